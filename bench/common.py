@@ -1,0 +1,215 @@
+"""Shared set-up for the benchmarks: a throw-away PostgreSQL database, a sandbox process,
+bulk-seeded contacts, worker processes with their peak memory sampled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+CLARION = [sys.executable, "-m", "clarion"]
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    name = f"clarion_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    from campaigns.migrate import upgrade
+
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        from campaigns.db import get_engine
+
+        get_engine.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    root_url: str
+    base_url: str
+    api_key: str
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.root_url}/_sandbox/stats", timeout=30).json())
+
+    def ledger(self, custom_string: str) -> dict[str, Any]:
+        return dict(
+            httpx.get(
+                f"{self.root_url}/_sandbox/ledger",
+                params={"custom_string": custom_string},
+                timeout=120,
+            ).json()
+        )
+
+    def configure(self, **values: Any) -> None:
+        httpx.post(f"{self.root_url}/_sandbox/config", json=values, timeout=30).raise_for_status()
+
+
+@contextmanager
+def sandbox_process(log_dir: Path) -> Iterator[Sandbox]:
+    port = free_port()
+    key = f"bench-{uuid.uuid4().hex[:8]}"
+    log = (log_dir / "sandbox.log").open("wb")
+    proc = subprocess.Popen(
+        [*CLARION, "sandbox", "--port", str(port), "--api-key", key],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    sandbox = Sandbox(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/v3", key)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sandbox.stats()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield sandbox
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
+def env_for(db_url: str, sandbox: Sandbox, prefix: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+    env.update(
+        CLARION_DATABASE_URL=db_url,
+        CLARION_BROKER_URL=REDIS_URL,
+        CLARION_REDIS_URL=REDIS_URL,
+        CLARION_REDIS_KEY_PREFIX=prefix,
+        CLARION_PROVIDER="sandbox",
+        CLARION_SANDBOX_URL=sandbox.base_url,
+        CLARION_SANDBOX_USERNAME="sandbox",
+        CLARION_SANDBOX_API_KEY=sandbox.api_key,
+        CLARION_LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def seed_contacts(db_url: str, list_name: str, count: int) -> None:
+    """Bulk-write `count` distinct valid US numbers (COPY on PostgreSQL)."""
+    import psycopg
+
+    from campaigns.db import normalise_url
+
+    dsn = normalise_url(db_url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        list_id = conn.execute(
+            "INSERT INTO contact_lists (name, source, created_at)"
+            " VALUES (%s, 'local', now()) RETURNING id",
+            (list_name,),
+        ).fetchone()[0]  # type: ignore[index]
+        with conn.cursor().copy(
+            "COPY contacts (list_id, phone, fields, updated_at) FROM STDIN"
+        ) as copy:
+            for i in range(count):
+                area = 201 + (i // 8_000_000)
+                exchange = 200 + (i // 10_000) % 800
+                phone = f"+1{area}{exchange:03d}{i % 10_000:04d}"
+                copy.write_row(
+                    (list_id, phone, f'{{"first_name": "N{i}"}}', "2026-01-01T00:00:00Z")
+                )
+
+
+@dataclass
+class MemorySampler:
+    """Samples the resident memory of process trees; peak per tree (parent + children)."""
+
+    pids: list[int]
+    interval: float = 0.5
+    peaks: dict[int, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            for pid in self.pids:
+                try:
+                    proc = psutil.Process(pid)
+                    for p in [proc, *proc.children(recursive=True)]:
+                        rss = p.memory_info().rss
+                        self.peaks[p.pid] = max(self.peaks.get(p.pid, 0), rss)
+                except psutil.NoSuchProcess:
+                    pass
+
+
+@contextmanager
+def workers(
+    env: dict[str, str], count: int, log_dir: Path, concurrency: int = 1
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs = []
+    try:
+        for i in range(count):
+            log = (log_dir / f"worker-{i}.log").open("wb")
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *CLARION,
+                        "worker",
+                        "-c",
+                        str(concurrency),
+                        "--hostname",
+                        f"bench{i}@%h",
+                        "--loglevel",
+                        "WARNING",
+                    ],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)

@@ -1,0 +1,153 @@
+"""Dispatch benchmark: one SMS run through real worker processes, PostgreSQL, the Redis
+broker and the sandbox provider (a separate process).
+
+    .venv/bin/python bench/dispatch.py --recipients 100000 --workers 2          # throughput
+    .venv/bin/python bench/dispatch.py --recipients 300000 --workers 4 --limit-rps 2
+    .venv/bin/python bench/dispatch.py --recipients 1000000 --workers 2         # memory
+
+Reports messages per second from `campaign start` to the last message the sandbox
+accepted (and the dispatch phase alone), 429s, the ledger check (every recipient exactly
+once) and the peak resident memory of each worker process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select
+
+from bench.common import (
+    CLARION,
+    MemorySampler,
+    env_for,
+    sandbox_process,
+    scratch_database,
+    seed_contacts,
+    workers,
+)
+from campaigns.db import session_scope
+from campaigns.models import Message, Run
+from campaigns.runs import create_campaign
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--limit-rps", type=float, default=0.0, help="sandbox limit, requests/s (0: none)"
+    )
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+    print(json.dumps(run(args), indent=2))
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    log_dir = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
+    prefix = f"clarion-bench:{uuid.uuid4().hex[:8]}:"
+    with scratch_database() as db_url, sandbox_process(log_dir) as sandbox:
+        extra = {
+            "CLARION_BATCH_SIZE": str(args.batch_size),
+            "CLARION_DISPATCH_PARALLELISM": str(args.workers),
+        }
+        if args.limit_rps:
+            burst = max(1, int(args.limit_rps))
+            sandbox.configure(rate_limit_rps=args.limit_rps, rate_limit_burst=burst)
+            extra["CLARION_RATE_LIMIT_REQUESTS_PER_SECOND"] = str(args.limit_rps)
+        env = env_for(db_url, sandbox, prefix, **extra)
+        t_seed = time.monotonic()
+        seed_contacts(db_url, "bench", args.recipients)
+        seed_seconds = time.monotonic() - t_seed
+        with session_scope(db_url) as session:
+            campaign = create_campaign(
+                session,
+                {
+                    "name": "bench",
+                    "channel": "sms",
+                    "audience": {"lists": ["bench"]},
+                    "message": {
+                        "body": "Hi {first_name}, 20% off this week. Reply STOP to opt out",
+                        "from": "Clarion",
+                    },
+                },
+            )
+            campaign_id = campaign.id
+        with workers(env, args.workers, log_dir) as procs:
+            time.sleep(4)  # let the workers connect before the clock starts
+            stats_before = sandbox.stats()
+            with MemorySampler([p.pid for p in procs]) as memory:
+                t0 = time.time()
+                subprocess.run(
+                    [*CLARION, "campaign", "start", str(campaign_id)],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+                run_id, status = _wait(db_url, campaign_id, args.timeout)
+            stats_after = sandbox.stats()
+        with session_scope(db_url) as session:
+            first, last, sent = session.execute(
+                select(func.min(Message.sent_at), func.max(Message.sent_at), func.count()).where(
+                    Message.run_id == run_id, Message.status == "sent"
+                )
+            ).one()
+            run_row = session.get(Run, run_id)
+            assert run_row is not None
+            key, started = run_row.key, run_row.started_at
+        ledger = sandbox.ledger(key)
+    total = last.timestamp() - t0
+    dispatch = max(1e-9, last.timestamp() - first.timestamp())
+    requests = stats_after.get("requests_total", 0) - stats_before.get("requests_total", 0)
+    throttled = stats_after.get("rate_limited", 0) - stats_before.get("rate_limited", 0)
+    result: dict[str, object] = {
+        "recipients": args.recipients,
+        "workers": args.workers,
+        "limit_rps": args.limit_rps,
+        "run_status": status,
+        "sent": sent,
+        "seconds_start_to_last_accepted": round(total, 2),
+        "msg_per_s_start_to_last_accepted": round(sent / total),
+        "msg_per_s_dispatch_phase": round(sent / dispatch),
+        "expansion_seconds": round((first - started).total_seconds(), 2) if started else None,
+        "seed_seconds": round(seed_seconds, 1),
+        "requests": requests,
+        "http_429": throttled,
+        "http_429_share": round(throttled / requests, 4) if requests else 0,
+        "ledger_accepted": ledger.get("accepted_total"),
+        "ledger_duplicates": len(ledger.get("duplicates", [])),
+        "ledger_exact": ledger.get("accepted_total") == sent and not ledger.get("duplicates"),
+        "peak_rss_mb_per_process": {
+            str(pid): round(rss / 2**20, 1) for pid, rss in memory.peaks.items()
+        },
+        "logs": str(log_dir),
+    }
+    if args.limit_rps:
+        result["limit_efficiency"] = round(sent / (dispatch * args.limit_rps * args.batch_size), 4)
+    return result
+
+
+def _wait(db_url: str, campaign_id: int, timeout: float) -> tuple[int, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(db_url) as session:
+            run = session.scalars(select(Run).where(Run.campaign_id == campaign_id)).first()
+            if run is not None and run.status not in ("scheduled", "expanding", "sending"):
+                return run.id, run.status
+        time.sleep(0.5)
+    raise TimeoutError("the run did not finish in time")
+
+
+if __name__ == "__main__":
+    main()

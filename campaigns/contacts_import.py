@@ -1,0 +1,358 @@
+"""Contact imports: a CSV file (or rows synced from ClickSend) into a contact list.
+
+The file is streamed and written in chunks with one multi-row
+``INSERT ... ON CONFLICT (list_id, phone) DO UPDATE`` each, committed per chunk, so a
+million-row file never sits in memory and never holds one long write transaction.
+
+Rules (the public contract, see docs/definitions.md):
+
+- Columns use ClickSend's contact field names; ``phone_number`` is required. Header
+  names are matched without regard to case, spaces or hyphens ("Phone Number").
+  Other columns are kept as extra fields for templates; an optional ``timezone`` column
+  (IANA name) overrides the zone derived from the number.
+- A bad row is reported (``RowError``, also stored in ``import_errors``) and the rest of
+  the file goes on. Empty rows are skipped and counted in ``ImportReport.empty``.
+- Numbers are compared in E.164 form: a number seen earlier in the same file is a
+  duplicate (the first wins); a number already in the list is updated (its fields
+  are replaced).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from campaigns.bulk import insert_ignore
+from campaigns.clock import utcnow
+from campaigns.db import session_scope
+from campaigns.models import Contact, ContactList, ImportError_, table
+from campaigns.phones import InvalidPhone, check_region, check_timezone, normalise
+
+PHONE = "phone_number"
+TIMEZONE = "timezone"
+# ClickSend's contact fields; any other column is an extra field.
+CONTACT_FIELDS = (
+    PHONE,
+    "first_name",
+    "last_name",
+    "email",
+    "custom_1",
+    "custom_2",
+    "custom_3",
+    "custom_4",
+    "organization_name",
+    "address_line_1",
+    "address_line_2",
+    "address_city",
+    "address_state",
+    "address_postal_code",
+    "address_country",
+    "fax_number",
+)
+CHUNK_SIZE = 2000
+ANY_FIELD = "*"  # RowError.field for a problem with the row as a whole
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be imported (no header, no phone_number column...)."""
+
+
+@dataclass
+class RowError:
+    """One rejected row: ``row`` is the 1-based line in the file (the header is row 1)."""
+
+    row: int
+    field: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did. rows = imported + updated + duplicates + rejected + empty."""
+
+    list_id: int
+    import_id: str
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    empty: int = 0
+
+
+def _blank(value: Any) -> bool:
+    return value is None or not str(value).strip()
+
+
+class _Upserter:
+    """Validates contact rows and writes them to one list, a chunk at a time."""
+
+    def __init__(
+        self,
+        session: Session,
+        report: ImportReport,
+        *,
+        region: str,
+        chunk_size: int,
+        progress: Callable[[int], None] | None,
+        replace_timezone: bool,
+    ) -> None:
+        self.session, self.report, self.region = session, report, region
+        self.chunk_size, self.progress = chunk_size, progress
+        self.seen: set[str] = set()
+        self.pending: list[dict[str, Any]] = []
+        self.pending_errors: list[RowError] = []
+        self.statement = _upsert_statement(session, replace_timezone)
+        # A list that starts empty needs no look-up to tell updates from inserts.
+        self.list_was_empty = self._count_existing(None) == 0
+
+    def add(self, row: int, values: Mapping[str, Any]) -> None:
+        """Validate one row and queue it; flushes a full chunk."""
+        self.report.rows += 1
+        contact = self._contact(row, values)
+        if contact is not None:
+            self.pending.append(contact)
+        if len(self.pending) + len(self.pending_errors) >= self.chunk_size:
+            self.flush()
+
+    def reject_row(self, row: int, field_name: str, message: str) -> None:
+        """Count a row that failed before it could be read as fields."""
+        self.report.rows += 1
+        self._reject(row, field_name, message)
+        if len(self.pending) + len(self.pending_errors) >= self.chunk_size:
+            self.flush()
+
+    def _reject(self, row: int, field_name: str, message: str) -> None:
+        self.pending_errors.append(RowError(row, field_name, message))
+
+    def _contact(self, row: int, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        if all(_blank(v) for v in values.values()):
+            self.report.empty += 1
+            return None
+        try:
+            phone = normalise(str(values.get(PHONE) or ""), self.region)
+        except InvalidPhone as exc:
+            self._reject(row, PHONE, str(exc))
+            return None
+        zone = None if _blank(values.get(TIMEZONE)) else str(values[TIMEZONE]).strip()
+        if zone is not None:
+            try:
+                check_timezone(zone)
+            except ValueError as exc:
+                self._reject(row, TIMEZONE, str(exc))
+                return None
+        if phone in self.seen:
+            self.report.duplicates += 1
+            return None
+        self.seen.add(phone)
+        fields = {
+            k: str(v).strip()
+            for k, v in values.items()
+            if k not in (PHONE, TIMEZONE) and not _blank(v)
+        }
+        return {"phone": phone, "fields": fields, "timezone": zone}
+
+    def flush(self) -> None:
+        """Write the queued contacts and errors and commit."""
+        report, now = self.report, utcnow()
+        if self.pending:
+            phones = [c["phone"] for c in self.pending]
+            updated = 0 if self.list_was_empty else self._count_existing(phones)
+            rows = [{**c, "list_id": report.list_id, "updated_at": now} for c in self.pending]
+            self.session.execute(self.statement, rows)
+            report.updated += updated
+            report.imported += len(rows) - updated
+        if self.pending_errors:
+            self.session.execute(
+                table(ImportError_).insert(),
+                [
+                    {
+                        "list_id": report.list_id,
+                        "import_id": report.import_id,
+                        "row": e.row,
+                        "field": e.field,
+                        "message": e.message,
+                        "created_at": now,
+                    }
+                    for e in self.pending_errors
+                ],
+            )
+            report.errors.extend(self.pending_errors)
+        self.session.commit()
+        self.pending, self.pending_errors = [], []
+        if self.progress is not None:
+            self.progress(report.rows)
+
+    def _count_existing(self, phones: list[str] | None) -> int:
+        query = select(Contact.phone).where(Contact.list_id == self.report.list_id)
+        if phones is None:
+            return len(self.session.scalars(query.limit(1)).all())
+        return len(self.session.scalars(query.where(Contact.phone.in_(phones))).all())
+
+
+def _upsert_statement(session: Session, replace_timezone: bool) -> Any:
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table(Contact))
+    replace = {"fields": stmt.excluded.fields, "updated_at": stmt.excluded.updated_at}
+    if replace_timezone:
+        replace["timezone"] = stmt.excluded.timezone
+    return stmt.on_conflict_do_update(index_elements=["list_id", "phone"], set_=replace)
+
+
+def upsert_contacts(
+    session: Session,
+    list_id: int,
+    rows: Iterable[tuple[int, Mapping[str, str]]],
+    *,
+    default_region: str,
+    import_id: str,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    replace_timezone: bool = False,
+) -> ImportReport:
+    """Validate ``(row number, fields)`` pairs and upsert them into list ``list_id``.
+
+    ``fields`` use ClickSend's contact names (``phone_number`` required). Commits after
+    each chunk. A contact's stored time zone is replaced only with ``replace_timezone``
+    (a CSV with a timezone column), so a sync does not wipe local overrides.
+    """
+    report = ImportReport(list_id=list_id, import_id=import_id)
+    upserter = _Upserter(
+        session,
+        report,
+        region=check_region(default_region),
+        chunk_size=chunk_size,
+        progress=progress,
+        replace_timezone=replace_timezone,
+    )
+    for row, values in rows:
+        upserter.add(row, values)
+    upserter.flush()
+    return report
+
+
+# -- CSV --------------------------------------------------------------------------------
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+def column_name(raw: str) -> str:
+    """A header cell as a field name: "Phone Number" -> "phone_number"."""
+    return _SEPARATORS.sub("_", raw.strip().lower())
+
+
+def _bad_byte(text: str) -> str | None:
+    """With errors="surrogateescape" an undecodable byte 0xNN is read as U+DCNN."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"0x{ord(text[exc.start]) - 0xDC00:02x}"
+    return None
+
+
+def _header(cells: list[str] | csv.Error | None, path: Path) -> list[str]:
+    if isinstance(cells, csv.Error):
+        raise CsvFormatError(f"{path}: header: malformed CSV: {cells}")
+    if not cells:
+        raise CsvFormatError(f"{path}: empty file; the first line must be a header with {PHONE}")
+    if (byte := _bad_byte("".join(cells))) is not None:
+        raise CsvFormatError(f"{path}: header: not valid UTF-8 (byte {byte})")
+    names = [column_name(c) for c in cells]
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise CsvFormatError(f"{path}: header column {i} has no name")
+        if names.index(name) != i - 1:
+            raise CsvFormatError(f"{path}: header: column {name!r} appears twice")
+    if PHONE not in names:
+        found = ", ".join(names)
+        raise CsvFormatError(f"{path}: header: no {PHONE} column (found: {found})")
+    return names
+
+
+def _records(fh: Iterable[str]) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(first line of the record, cells) pairs; a malformed record yields its csv.Error."""
+    reader = csv.reader(fh)
+    line = 0
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if reader.line_num == line:
+                return  # the reader cannot move past this point
+            cells_or_error: list[str] | csv.Error = exc
+        else:
+            cells_or_error = cells
+        line = reader.line_num
+        yield start, cells_or_error
+
+
+def _feed(upserter: _Upserter, header: list[str], records: Iterator[Any]) -> None:
+    width = len(header)
+    for line, cells in records:
+        if isinstance(cells, csv.Error):
+            upserter.reject_row(line, ANY_FIELD, f"malformed CSV: {cells}")
+        elif not any(c.strip() for c in cells):
+            upserter.add(line, {})  # counted as empty
+        elif len(cells) != width:
+            upserter.reject_row(line, ANY_FIELD, f"expected {width} columns, found {len(cells)}")
+        elif (byte := _bad_byte("".join(cells))) is not None:
+            bad = next(n for n, c in zip(header, cells, strict=True) if _bad_byte(c))
+            upserter.reject_row(line, bad, f"not valid UTF-8 (byte {byte})")
+        else:
+            upserter.add(line, dict(zip(header, cells, strict=True)))
+
+
+def _list_id(session: Session, name: str) -> int:
+    """The id of the list called ``name``, created (as a local list) when missing."""
+    insert_ignore(session, table(ContactList), [{"name": name, "source": "local"}])
+    return session.scalars(select(ContactList.id).where(ContactList.name == name)).one()
+
+
+def import_csv(
+    db_url: str,
+    path: Path,
+    list_name: str,
+    *,
+    default_region: str,
+    progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> ImportReport:
+    """Import a CSV file into the list ``list_name`` (created if missing).
+
+    Numbers without a country code are read as numbers of ``default_region``.
+    ``progress`` gets the count of data rows processed so far after each chunk.
+    Raises CsvFormatError when the file has no usable header.
+    """
+    region = check_region(default_region)
+    path = Path(path)
+    # surrogateescape: a bad byte becomes one row's error instead of ending the import.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        records = _records(fh)
+        first = next(records, None)
+        header = _header(first[1] if first else None, path)
+        with session_scope(db_url) as session:
+            report = ImportReport(list_id=_list_id(session, list_name), import_id=uuid.uuid4().hex)
+            session.commit()
+            upserter = _Upserter(
+                session,
+                report,
+                region=region,
+                chunk_size=chunk_size,
+                progress=progress,
+                replace_timezone=TIMEZONE in header,
+            )
+            _feed(upserter, header, records)
+            upserter.flush()
+    return report

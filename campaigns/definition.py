@@ -1,0 +1,598 @@
+"""Campaign definitions: the YAML/JSON a user writes, validated into typed models.
+
+A definition says who (``audience``), what (``message``), through which ``channel`` and
+``provider``, and when (``schedule``). Every model forbids unknown keys, so a typo such
+as ``bdy:`` is an error rather than a silently ignored field. All problems are reported
+together as ``DefinitionError.errors``, one line per problem, each starting with the
+field's path (``message.bdy: unknown key``).
+
+YAML is read with YAML 1.2 scalars: ``20:00`` stays a string (YAML 1.1 would read it as
+the number 1200), only true/false are booleans, and a key given twice is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import yaml
+from croniter import croniter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    model_validator,
+)
+
+from campaigns.phones import check_timezone
+from campaigns.templates import is_identifier, placeholders
+
+MMS_BODY_MAX = 1500
+MMS_SUBJECT_MAX = 20
+VOICE_BODY_MAX = 1200  # 300 characters per credit, cut after 4 credits
+SENDER_ID_MAX = 11  # alphanumeric sender IDs; a number may be longer
+NAME_MAX = 200  # campaigns.name / contact_lists.name columns
+
+
+class DefinitionError(ValueError):
+    """An invalid definition. ``errors`` holds one line per problem, each naming the
+    field path ("audience.lists: field required")."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("invalid campaign definition: " + "; ".join(errors))
+        self.errors = errors
+
+
+class _Problems(ValueError):
+    """Raised by cross-field validators: (path below the model, problem) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {text}" for path, text in problems))
+        self.problems = problems
+
+
+def _raise_if(problems: list[tuple[str, str]]) -> None:
+    if problems:
+        raise _Problems(problems)
+
+
+# -- scalar types ---------------------------------------------------------------------
+
+_DURATION = re.compile(r"([+-]?)((?:\d+[smhdw])+)\Z")
+_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """ "30m", "6h", "2d", "1h30m", "-24h" -> timedelta (s, m, h, d, w units)."""
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(value.strip().lower()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30m, 6h, 2d or -24h)")
+    seconds = sum(
+        int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(match.group(2))
+    )
+    return timedelta(seconds=-seconds if match.group(1) == "-" else seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The inverse of parse_duration: timedelta(hours=-24) -> "-1d"."""
+    seconds = int(value.total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + ("".join(parts) or "0s")
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+_HHMM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)\Z")
+
+
+def _parse_hhmm(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    match = _HHMM.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not a time of day: {value!r} (use HH:MM, e.g. 09:00)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_days(spec: str) -> frozenset[int]:
+    """ "mon-fri", "sat,sun", "fri-mon" (wraps) -> weekday numbers (Monday = 0)."""
+    days: set[int] = set()
+    for item in spec.lower().replace(" ", "").split(","):
+        first, _, last = item.partition("-")
+        for name in (first, last or first):
+            if name not in _DAYS:
+                raise ValueError(f"unknown day {name!r} (use mon..sun, e.g. mon-fri or sat,sun)")
+        start, stop = _DAYS.index(first), _DAYS.index(last or first)
+        days.update((start + i) % 7 for i in range((stop - start) % 7 + 1))
+    return frozenset(days)
+
+
+def _days(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"not a list of days: {value!r} (use e.g. mon-fri or sat,sun)")
+    parse_days(value)
+    return value.strip().lower()
+
+
+def _template_id(value: Any) -> int | str:
+    # ClickSend's template ids are numbers; SkillBoss (Prelude) ones may be text.
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        return int(text) if text.isdigit() and int(text) > 0 else text
+    raise ValueError(f"not a template id: {value!r}")
+
+
+def _until(value: Any) -> date | datetime:
+    if isinstance(value, date):  # a datetime is a date too
+        return value
+    if isinstance(value, str):
+        try:
+            text = value.strip()
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError(f"not a date or date-time: {value!r} (use e.g. 2027-06-01)")
+
+
+def _identifier(value: str) -> str:
+    if not is_identifier(value):
+        raise ValueError(f"{value!r} is not a field name (letters, digits, underscore)")
+    return value
+
+
+def _name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > NAME_MAX:
+        raise ValueError(f"longer than {NAME_MAX} characters")
+    return value
+
+
+def _zone_name(value: str) -> str:
+    return check_timezone(value.strip())
+
+
+def _cron(value: str) -> str:
+    value = " ".join(value.split())
+    if not croniter.is_valid(value):
+        raise ValueError(f"not a valid cron expression: {value!r} (e.g. '0 9 * * mon')")
+    return value
+
+
+Duration = Annotated[
+    timedelta, PlainValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+LocalTime = Annotated[
+    time,
+    PlainValidator(_parse_hhmm),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+]
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Name = Annotated[str, AfterValidator(_name)]
+TemplateId = Annotated[int | str, PlainValidator(_template_id)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- schedule -------------------------------------------------------------------------
+
+
+class Relative(_Model):
+    """A reminder: each recipient's message is due at the date-time in one of their
+    contact fields plus ``offset`` (e.g. 24 hours before an appointment: ``-24h``)."""
+
+    field: Identifier
+    offset: Duration = timedelta(0)
+
+    def send_time(self, fields: Mapping[str, Any], zone: str | None = None) -> datetime:
+        """When this recipient's message is due (UTC). The field holds an ISO 8601
+        date-time; one without an offset is read in ``zone`` (the contact's zone), else
+        UTC. ValueError names the field when it is missing or not a date-time."""
+        raw = fields.get(self.field)
+        if raw is None or not str(raw).strip():
+            raise ValueError(f"{self.field}: empty, no time to remind of")
+        try:
+            at = datetime.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"{self.field}: not a date-time: {raw!r}") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
+        return (at + self.offset).astimezone(UTC)
+
+
+class Window(_Model):
+    """When messages may go out, in each recipient's local time. ``start`` after ``end``
+    is a window across midnight (20:00-08:00)."""
+
+    start: LocalTime
+    end: LocalTime
+    days: Annotated[str, PlainValidator(_days)] = "mon-sun"
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Window:
+        _raise_if([("end", "must differ from start")] if self.start == self.end else [])
+        return self
+
+    def weekdays(self) -> frozenset[int]:
+        """Allowed weekdays, Monday = 0."""
+        return parse_days(self.days)
+
+    def allows(self, local: datetime) -> bool:
+        """Whether a message may go out at ``local`` (the recipient's wall-clock time).
+        Across midnight, the early hours belong to the previous evening's day."""
+        now = local.time().replace(tzinfo=None)
+        if self.start < self.end:
+            return local.weekday() in self.weekdays() and self.start <= now < self.end
+        if now >= self.start:
+            return local.weekday() in self.weekdays()
+        return now < self.end and (local.weekday() - 1) % 7 in self.weekdays()
+
+
+_CRON_ONLY = ("until", "overlap", "catch_up")
+
+
+class Schedule(_Model):
+    """When a campaign sends. ``send_at`` (once) or ``cron`` (recurring), or neither
+    (the run starts when the campaign is started); the rest shape each run."""
+
+    send_at: datetime | None = None
+    cron: Annotated[str, AfterValidator(_cron)] | None = None
+    timezone: Annotated[str, AfterValidator(_zone_name)] | None = None
+    until: (
+        Annotated[
+            date | datetime,
+            PlainValidator(_until),
+            PlainSerializer(lambda v: v.isoformat(), return_type=str),
+        ]
+        | None
+    ) = None
+    overlap: Literal["skip", "queue"] = "skip"
+    catch_up: Literal["latest", "none", "all"] = "latest"
+    relative: Relative | None = None
+    expires_after: PositiveDuration | None = None
+    window: Window | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Schedule:
+        problems: list[tuple[str, str]] = []
+        if not self.model_fields_set - {"timezone"}:
+            problems.append(("", "empty: give send_at, cron, relative, window or expires_after"))
+        if self.send_at is not None and self.cron is not None:
+            problems.append(("cron", "send_at and cron are mutually exclusive"))
+        if self.send_at is not None and self.send_at.tzinfo is None and self.timezone is None:
+            problems.append(("send_at", "no UTC offset: add one (+01:00) or set timezone"))
+        if self.cron is None:
+            problems.extend((key, "only with cron") for key in _CRON_ONLY if self._given(key))
+        _raise_if(problems)
+        return self
+
+    def _given(self, key: str) -> bool:
+        return key in self.model_fields_set
+
+    def zone(self) -> ZoneInfo:
+        """The zone of send_at, cron and until (UTC when not given)."""
+        return ZoneInfo(self.timezone or "UTC")
+
+    def send_at_utc(self) -> datetime | None:
+        """send_at as an aware UTC datetime."""
+        if self.send_at is None:
+            return None
+        at = self.send_at if self.send_at.tzinfo else self.send_at.replace(tzinfo=self.zone())
+        return at.astimezone(UTC)
+
+    def last_occurrence_utc(self) -> datetime | None:
+        """The latest instant a cron occurrence may have (UTC): a date ``until`` includes
+        that whole day."""
+        if self.until is None:
+            return None
+        if isinstance(self.until, datetime):
+            until = self.until
+        else:
+            until = datetime.combine(self.until, time.max)
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=self.zone())
+        return until.astimezone(UTC)
+
+
+# -- audience and message -------------------------------------------------------------
+
+
+class Audience(_Model):
+    """Who receives the campaign: local contact lists by name, and ClickSend lists (by
+    id) to sync before each run."""
+
+    lists: list[Name]
+    clicksend_lists: list[Annotated[int, Field(gt=0)]] = []
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Audience:
+        problems = [("lists", "name at least one contact list")] if not self.lists else []
+        seen: set[str] = set()
+        for i, name in enumerate(self.lists):
+            if name in seen:
+                problems.append((f"lists[{i}]", f"{name!r} is listed twice"))
+            seen.add(name)
+        _raise_if(problems)
+        return self
+
+
+def _sender_problem(sender: str) -> str | None:
+    digits = sender.removeprefix("+")
+    if digits.isdigit():
+        return None if len(digits) <= 16 else "a number has at most 16 digits"
+    if len(sender) > SENDER_ID_MAX:
+        return f"an alphanumeric sender ID has at most {SENDER_ID_MAX} characters"
+    if not re.fullmatch(r"[A-Za-z0-9 ]+", sender):
+        return "an alphanumeric sender ID has only letters, digits and spaces"
+    return None
+
+
+class MessageSpec(_Model):
+    """What is sent: a ``body`` with placeholders, or a provider-side ``template_id``;
+    plus the sender and the channel's own options."""
+
+    body: str | None = None
+    template_id: TemplateId | None = None
+    from_: str | None = Field(default=None, alias="from")
+    defaults: dict[Identifier, str] = {}
+    media_file: str | None = None
+    subject: str | None = None
+    voice: Literal["female", "male"] | None = None
+    lang: str | None = None
+    require_input: bool | None = None
+    machine_detection: bool | None = None
+    variables: dict[Identifier, str] | None = None
+
+    @model_validator(mode="after")
+    def _content(self) -> MessageSpec:
+        problems: list[tuple[str, str]] = []
+        if (self.body is None) == (self.template_id is None):
+            problems.append(("body", "give exactly one of body and template_id"))
+        if self.body is not None and not self.body.strip():
+            problems.append(("body", "must not be empty"))
+        if self.from_ is not None and (problem := _sender_problem(self.from_.strip())):
+            problems.append(("from", problem))
+        if self.lang is not None and not re.fullmatch(r"[a-z]{2,3}-[a-z]{2,4}", self.lang):
+            problems.append(("lang", f"not a language code: {self.lang!r} (e.g. en-us)"))
+        if self.media_file is not None and not re.match(r"https?://\S+\Z", self.media_file):
+            problems.append(("media_file", "must be an http(s) URL"))
+        problems.extend(self._unused_defaults())
+        _raise_if(problems)
+        return self
+
+    def _unused_defaults(self) -> list[tuple[str, str]]:
+        # Catches typos ("frist_name"); with a provider template the fields are unknown.
+        if self.body is None:
+            return []
+        used = placeholders(self.body)
+        for value in (self.variables or {}).values():
+            used |= placeholders(value)
+        return [
+            (f"defaults.{name}", f"the message has no {{{name}}} placeholder")
+            for name in sorted(set(self.defaults) - used)
+        ]
+
+    def template_text(self) -> str:
+        """All literal text and placeholders that make up the message, for checks."""
+        return "\n".join([self.body or "", *(self.variables or {}).values()])
+
+
+# -- the definition -------------------------------------------------------------------
+
+_ONLY_FOR = {
+    "media_file": ("mms",),
+    "subject": ("mms",),
+    "voice": ("voice",),
+    "lang": ("voice",),
+    "require_input": ("voice",),
+    "machine_detection": ("voice",),
+}
+
+
+class CampaignDefinition(_Model):
+    """A whole campaign as the user wrote it (see docs/definitions.md)."""
+
+    name: Name
+    channel: Literal["sms", "mms", "voice"]
+    provider: Literal["clicksend", "skillboss", "sandbox"] | None = None
+    audience: Audience
+    message: MessageSpec
+    schedule: Schedule | None = None
+
+    @model_validator(mode="after")
+    def _channel_and_provider(self) -> CampaignDefinition:
+        _raise_if(self._channel_problems() + self._provider_problems())
+        return self
+
+    def _channel_problems(self) -> list[tuple[str, str]]:
+        msg = self.message
+        problems = [
+            (f"message.{key}", f"only for channel {' or '.join(channels)}")
+            for key, channels in _ONLY_FOR.items()
+            if getattr(msg, key) is not None and self.channel not in channels
+        ]
+        if self.channel == "mms":
+            if msg.media_file is None:
+                problems.append(("message.media_file", "field required for channel mms"))
+            if msg.subject is not None and len(msg.subject) > MMS_SUBJECT_MAX:
+                problems.append(("message.subject", f"longer than {MMS_SUBJECT_MAX} characters"))
+            if msg.body is not None and len(msg.body) > MMS_BODY_MAX:
+                problems.append(("message.body", f"longer than {MMS_BODY_MAX} characters"))
+        if self.channel == "voice" and msg.body is not None and len(msg.body) > VOICE_BODY_MAX:
+            problems.append(("message.body", f"longer than {VOICE_BODY_MAX} characters"))
+        return problems
+
+    def _provider_problems(self) -> list[tuple[str, str]]:
+        msg, problems = self.message, []
+        if self.provider == "skillboss":
+            if msg.variables is not None and msg.template_id is None:
+                problems.append(("message.variables", "only with template_id"))
+            if msg.template_id is not None and self.channel != "sms":
+                problems.append(("message.template_id", "SkillBoss templates send SMS only"))
+        else:
+            if msg.variables is not None:
+                problems.append(("message.variables", "only with provider skillboss"))
+            if isinstance(msg.template_id, str):
+                problems.append(
+                    (
+                        "message.template_id",
+                        "a ClickSend template id is a number (a text id needs provider skillboss)",
+                    )
+                )
+        return problems
+
+
+# -- loading --------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars and no duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_12_scalars() -> None:
+    bool_tag, int_tag, float_tag = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
+    _Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (bool_tag, int_tag, float_tag)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _Loader.add_implicit_resolver(
+        bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    _Loader.add_implicit_resolver(
+        int_tag, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
+    )
+    _Loader.add_implicit_resolver(
+        float_tag,
+        re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+        list("-+0123456789."),
+    )
+
+
+_yaml_12_scalars()
+
+
+def _parse_text(text: str, origin: str) -> Any:
+    try:
+        if text.lstrip().startswith("{"):
+            return json.loads(text)
+        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
+    except json.JSONDecodeError as exc:
+        raise DefinitionError([f"{origin}: invalid JSON at line {exc.lineno}: {exc.msg}"]) from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise DefinitionError([f"{origin}: invalid YAML{line}: {problem}"]) from None
+
+
+def _is_file(text: str) -> bool:
+    if "\n" in text or text.lstrip().startswith("{"):
+        return False
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it
+        return False
+
+
+def _read_source(source: str | Path | Mapping[str, Any]) -> Any:
+    if isinstance(source, Mapping):
+        return dict(source)
+    if isinstance(source, Path) or _is_file(source):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DefinitionError([f"{path}: cannot read: {exc}"]) from None
+        return _parse_text(text, str(path))
+    return _parse_text(source, "definition")
+
+
+def _path(loc: tuple[int | str, ...], below: str = "") -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if below:
+        text = f"{text}.{below}" if text else below
+    return text or "(top level)"
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, _Problems):
+            lines.extend(f"{_path(loc, below)}: {text}" for below, text in cause.problems)
+            continue
+        if err["type"] == "missing":
+            text = "field required"
+        elif err["type"] == "extra_forbidden":
+            text = "unknown key"
+        else:
+            text = str(cause) if cause is not None else err["msg"]
+            text = text[0].lower() + text[1:]
+            value = err.get("input")
+            if isinstance(value, str | int | float) and err["type"] != "value_error":
+                text += f" (got {value!r:.60})"
+        lines.append(f"{_path(loc)}: {text}")
+    return lines
+
+
+def load_definition(source: str | Path | Mapping[str, Any]) -> CampaignDefinition:
+    """Validate a definition given as YAML or JSON text, a file path, or a mapping
+    (e.g. ``definition_to_json`` output). Raises DefinitionError listing every problem."""
+    data = _read_source(source)
+    if not isinstance(data, Mapping):
+        hint = " (no such file)" if isinstance(source, str) and "\n" not in source else ""
+        raise DefinitionError([f"(top level): a mapping of keys expected{hint}"])
+    try:
+        return CampaignDefinition.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(_messages(exc)) from None
+
+
+def definition_to_json(defn: CampaignDefinition) -> dict[str, Any]:
+    """JSON-ready form (as stored in ``campaigns.definition``); load_definition reads it
+    back into an equal definition."""
+    return defn.model_dump(mode="json", by_alias=True, exclude_none=True)

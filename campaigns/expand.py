@@ -1,0 +1,175 @@
+"""Expand a run into one message row per recipient, in bulk and streaming.
+
+Contacts are read in keyset-paged chunks and written with INSERT ... ON CONFLICT DO
+NOTHING on (run_id, phone), so the same number in two lists is sent once, a 1M-row
+audience never sits in memory, and expanding the same run twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.bulk import insert_ignore
+from campaigns.clock import utcnow
+from campaigns.definition import CampaignDefinition, load_definition
+from campaigns.models import Campaign, Contact, ContactList, Message, Run, Suppression, table
+from campaigns.runs import set_run_status
+from campaigns.templates import MissingField, compile_template
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """When one recipient's message may go out, or why it must not."""
+
+    not_before: datetime | None = None
+    skip_reason: str | None = None
+    # Hand the message to the provider now with this future `schedule` (unix seconds),
+    # instead of holding it here until it is due.
+    provider_schedule: int | None = None
+
+
+# (phone, contact fields, contact time zone, run occurrence) -> plan; the scheduler supplies
+# one for reminders and send windows. None means "send as soon as possible".
+Planner = Callable[[str, dict[str, Any], str | None, datetime], SendPlan]
+
+
+@dataclass
+class ExpandReport:
+    run_id: int
+    candidates: int = 0
+    messages: int = 0
+    duplicates_removed: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def _render_message(
+    render: Callable[[dict[str, Any], dict[str, str]], str],
+    defaults: dict[str, str],
+    phone: str,
+    fields: dict[str, Any],
+) -> tuple[str, str | None]:
+    try:
+        return render({**fields, "phone_number": phone}, defaults), None
+    except MissingField as exc:
+        return "", f"missing field {exc.field}"
+
+
+def message_body_template(defn: CampaignDefinition, template_body: str | None) -> str:
+    if defn.message.body is not None:
+        return defn.message.body
+    if template_body is None:
+        raise ValueError("message.template_id: the template's body was not fetched")
+    return template_body
+
+
+def expand_run(
+    session: Session,
+    run_id: int,
+    *,
+    template_body: str | None = None,
+    planner: Planner | None = None,
+    chunk_size: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> ExpandReport:
+    """Write the run's message rows and move it to 'sending'. Commits per chunk."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise ValueError(f"run {run_id}: no such run")
+    report = ExpandReport(run_id=run_id)
+    if run.status not in ("scheduled", "expanding"):
+        report.messages = _count(session, run_id)
+        report.duplicates_removed = run.duplicates_removed
+        return report
+    set_run_status(session, run_id, "expanding", expected=("scheduled", "expanding"))
+    session.commit()
+
+    campaign = session.get(Campaign, run.campaign_id)
+    assert campaign is not None
+    defn = load_definition(campaign.definition)
+    render = compile_template(message_body_template(defn, template_body))
+    defaults = dict(defn.message.defaults)
+    list_ids = list(
+        session.scalars(select(ContactList.id).where(ContactList.name.in_(defn.audience.lists)))
+    )
+
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(Contact.id, Contact.phone, Contact.fields, Contact.timezone)
+            .where(Contact.list_id.in_(list_ids), Contact.id > last_id)
+            .order_by(Contact.id)
+            .limit(chunk_size)
+        ).all()
+        if not rows:
+            break
+        last_id = rows[-1].id
+        suppressed = set(
+            session.scalars(
+                select(Suppression.phone).where(Suppression.phone.in_({r.phone for r in rows}))
+            )
+        )
+        batch = []
+        for row in rows:
+            body, error = _render_message(render, defaults, row.phone, row.fields)
+            status = "pending"
+            plan = SendPlan()
+            if row.phone in suppressed:
+                status, error = "suppressed", "number opted out"
+            elif error is not None:
+                status = "failed"
+            elif planner is not None:
+                plan = planner(row.phone, row.fields, row.timezone, run.occurrence)
+                if plan.skip_reason:
+                    status, error = "skipped", plan.skip_reason
+            batch.append(
+                {
+                    "run_id": run_id,
+                    "contact_id": row.id,
+                    "phone": row.phone,
+                    "body": body,
+                    "status": status,
+                    "error": error,
+                    "not_before": plan.not_before,
+                    "provider_schedule": plan.provider_schedule,
+                    "attempts": 0,
+                }
+            )
+        insert_ignore(session, table(Message), batch)
+        # Progress marker: the scheduler leaves a run alone while it shows activity.
+        session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=utcnow()))
+        session.commit()
+        report.candidates += len(rows)
+        if progress:
+            progress(len(rows))
+
+    report.messages = _count(session, run_id)
+    report.duplicates_removed = report.candidates - report.messages
+    session.execute(
+        update(Run).where(Run.id == run_id).values(duplicates_removed=report.duplicates_removed)
+    )
+    set_run_status(session, run_id, "sending", expected=("expanding",))
+    session.commit()
+    for status, count in session.execute(
+        select(Message.status, func.count())
+        .where(Message.run_id == run_id)
+        .group_by(Message.status)
+    ):
+        if status == "suppressed":
+            report.suppressed = count
+        elif status == "failed":
+            report.failed = count
+        elif status == "skipped":
+            report.skipped = count
+    return report
+
+
+def _count(session: Session, run_id: int) -> int:
+    return int(session.scalar(select(func.count()).where(Message.run_id == run_id)) or 0)

@@ -1,0 +1,215 @@
+"""The database schema: the single source of truth for what must be sent and what was.
+
+Celery messages carry only ids into these tables. Per-recipient rows are written and
+claimed in bulk (see ``campaigns.expand`` and ``workers.claims``), never one ORM object
+at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from campaigns.clock import utcnow
+
+# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT ids on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored and returned as aware UTC datetimes on every database
+    (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
+
+
+class ContactList(Base):
+    __tablename__ = "contact_lists"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # 'local' (CSV imports) or 'clicksend' (synced from the account's list).
+    source: Mapped[str] = mapped_column(String(20), default="local")
+    clicksend_list_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    synced_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("list_id", "phone", name="uq_contacts_list_phone"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164
+    # ClickSend contact fields (first_name, custom_1, ...) and any extra CSV columns.
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # IANA zone that overrides the one derived from the number (send windows).
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    clicksend_contact_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportError_(Base):
+    """One rejected row of a contact import, kept so the user can fix and re-import it."""
+
+    __tablename__ = "import_errors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
+    import_id: Mapped[str] = mapped_column(String(40), index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    field: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """A number that must never be messaged again (STOP reply, manual opt-out)."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(10))
+    # The validated definition (campaigns.definition.CampaignDefinition) as JSON.
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    # draft | active | paused | cancelled | finished
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by `campaign start`; an unscheduled campaign's single run has this occurrence.
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Run(Base):
+    """One occurrence of a campaign: its own audience snapshot and message rows."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "occurrence", name="uq_runs_campaign_occurrence"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    # When this occurrence was due (UTC); unique per campaign so a double fire makes one run.
+    occurrence: Mapped[datetime] = mapped_column()
+    # scheduled | expanding | sending | paused | completed | cancelled | failed
+    status: Mapped[str] = mapped_column(String(20), default="scheduled", index=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Sent as custom_string with every message: identifies the run's messages at the
+    # provider (history look-ups after an ambiguous outcome, cancel-all).
+    key: Mapped[str] = mapped_column(String(60), unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    duplicates_removed: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limited: Mapped[int] = mapped_column(Integer, default=0)  # 429 answers seen
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Message(Base):
+    """One recipient of one run. ``status`` moves only forward, except claims that
+    are released (429, lease expiry, pause) which go back to ``pending``."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("run_id", "phone", name="uq_messages_run_phone"),
+        Index("ix_messages_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text, default="")
+    # pending | claimed | unknown | sent | failed | suppressed | skipped | expired | cancelled
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    not_before: Mapped[datetime | None] = mapped_column(nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the last request carrying this message left (bounds a history look-up).
+    attempted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    parts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Provider-side schedule (unix seconds) when the message was handed over for later.
+    provider_schedule: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+MESSAGE_STATUSES = (
+    "pending",
+    "claimed",
+    "unknown",
+    "sent",
+    "failed",
+    "suppressed",
+    "skipped",
+    "expired",
+    "cancelled",
+)
+FINAL_MESSAGE_STATUSES = ("sent", "failed", "suppressed", "skipped", "expired", "cancelled")
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, typed as such (for bulk INSERT/UPDATE statements)."""
+    return cast(Table, model.__table__)

@@ -1,0 +1,196 @@
+"""Campaign and run lifecycle: create, start, pause, resume, cancel, finish.
+
+Status changes are plain UPDATEs guarded by the current status, so two processes
+racing to move the same run cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from campaigns.clock import utcnow
+from campaigns.models import Campaign, ContactList, Message, Run
+
+ACTIVE_RUN_STATUSES = ("scheduled", "expanding", "sending", "paused")
+IN_FLIGHT_MESSAGE_STATUSES = ("pending", "claimed", "unknown")
+
+
+class CampaignError(ValueError):
+    """A campaign command that cannot be carried out (unknown id, wrong state)."""
+
+
+def new_run_key(campaign_id: int) -> str:
+    # Sent as custom_string: unique per run, short, and stable once written.
+    return f"clarion-{campaign_id}-{secrets.token_hex(6)}"
+
+
+def create_campaign(session: Session, definition: dict[str, Any]) -> Campaign:
+    """Store a validated definition. Every audience list must exist already."""
+    lists = list(definition.get("audience", {}).get("lists", []))
+    if lists:
+        found = set(session.scalars(select(ContactList.name).where(ContactList.name.in_(lists))))
+        missing = [name for name in lists if name not in found]
+        if missing:
+            raise CampaignError(
+                "audience.lists: unknown list " + ", ".join(repr(m) for m in missing)
+            )
+    campaign = Campaign(
+        name=definition["name"], channel=definition.get("channel", "sms"), definition=definition
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise CampaignError(f"campaign {campaign_id}: no such campaign")
+    return campaign
+
+
+def create_run(
+    session: Session,
+    campaign: Campaign,
+    occurrence: datetime,
+    *,
+    expires_at: datetime | None = None,
+) -> Run | None:
+    """Create the run for one occurrence; None when it exists already (a double fire)."""
+    run = Run(
+        campaign_id=campaign.id,
+        occurrence=occurrence,
+        key=new_run_key(campaign.id),
+        status="scheduled",
+        expires_at=expires_at,
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        return None
+    return run
+
+
+def latest_run(session: Session, campaign_id: int) -> Run | None:
+    return session.scalars(
+        select(Run).where(Run.campaign_id == campaign_id).order_by(Run.id.desc()).limit(1)
+    ).first()
+
+
+def set_run_status(
+    session: Session, run_id: int, new: str, *, expected: tuple[str, ...], reason: str | None = None
+) -> bool:
+    """Move a run from one of ``expected`` to ``new``; False if it was in another state."""
+    values: dict[str, Any] = {"status": new, "status_reason": reason}
+    if new == "sending":
+        values["started_at"] = func.coalesce(Run.started_at, utcnow())
+    if new in ("completed", "cancelled", "failed"):
+        values["finished_at"] = utcnow()
+    result = session.execute(
+        update(Run).where(Run.id == run_id, Run.status.in_(expected)).values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def active_runs(session: Session, campaign_id: int) -> list[Run]:
+    return list(
+        session.scalars(
+            select(Run).where(Run.campaign_id == campaign_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+        )
+    )
+
+
+def pause_campaign(session: Session, campaign_id: int, reason: str = "paused by user") -> list[int]:
+    """Pause the campaign and its runs. Claimed rows finish their batch; nothing new is claimed."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status in ("cancelled", "finished"):
+        raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, cannot pause")
+    campaign.status, campaign.status_reason = "paused", reason
+    paused = []
+    for run in active_runs(session, campaign_id):
+        if set_run_status(
+            session, run.id, "paused", expected=("scheduled", "expanding", "sending"), reason=reason
+        ):
+            paused.append(run.id)
+    return paused
+
+
+def resume_campaign(session: Session, campaign_id: int) -> list[int]:
+    """Resume paused runs; returns the ids of runs that should be dispatched again."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "paused":
+        raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, not paused")
+    campaign.status, campaign.status_reason = "active", None
+    resumed = []
+    for run in active_runs(session, campaign_id):
+        if run.status != "paused":
+            continue
+        expanded = session.scalar(select(func.count()).where(Message.run_id == run.id)) or 0
+        target = "sending" if expanded or run.started_at else "scheduled"
+        if set_run_status(session, run.id, target, expected=("paused",)):
+            resumed.append(run.id)
+    return resumed
+
+
+def cancel_campaign(session: Session, campaign_id: int) -> list[int]:
+    """Cancel the campaign: its runs stop and their pending messages become cancelled."""
+    campaign = get_campaign(session, campaign_id)
+    campaign.status, campaign.status_reason = "cancelled", "cancelled by user"
+    cancelled = []
+    for run in active_runs(session, campaign_id):
+        if set_run_status(
+            session, run.id, "cancelled", expected=ACTIVE_RUN_STATUSES, reason="cancelled by user"
+        ):
+            cancelled.append(run.id)
+            session.execute(
+                update(Message)
+                .where(Message.run_id == run.id, Message.status == "pending")
+                .values(status="cancelled", error="campaign cancelled")
+            )
+    return cancelled
+
+
+def in_flight_count(session: Session, run_ids: list[int]) -> int:
+    """Messages handed to a worker (claimed) but without a result yet."""
+    if not run_ids:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count()).where(Message.run_id.in_(run_ids), Message.status == "claimed")
+        )
+        or 0
+    )
+
+
+def finish_if_done(session: Session, run_id: int) -> bool:
+    """Mark a sending run completed once no message is left to send or settle."""
+    open_count = session.scalar(
+        select(func.count()).where(
+            Message.run_id == run_id, Message.status.in_(IN_FLIGHT_MESSAGE_STATUSES)
+        )
+    )
+    if open_count:
+        return False
+    return set_run_status(session, run_id, "completed", expected=("sending",))
+
+
+def start_campaign(session: Session, campaign_id: int) -> Run | None:
+    """Activate a draft campaign. An unscheduled one gets its single run now (returned);
+    a scheduled one is left to the scheduler."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "draft":
+        raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, not a draft")
+    campaign.status = "active"
+    campaign.started_at = utcnow()
+    session.flush()
+    if campaign.definition.get("schedule"):
+        return None
+    return create_run(session, campaign, campaign.started_at)

@@ -1,0 +1,106 @@
+"""Counts, money and speed of a run, for `campaign status` and the demo summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns.clock import as_utc, utcnow
+from campaigns.models import MESSAGE_STATUSES, Message, Run
+
+
+@dataclass
+class RunStats:
+    run_id: int
+    campaign_id: int
+    key: str
+    status: str
+    status_reason: str | None
+    counts: dict[str, int]
+    total: int
+    duplicates_removed: int
+    rate_limited: int
+    price: Decimal
+    parts: int
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    waiting: int = 0
+    next_due: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    elapsed_seconds: float = 0.0
+    sent_per_second: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.total - sum(self.counts.get(s, 0) for s in ("pending", "claimed", "unknown"))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["price"] = str(self.price)
+        for key in ("next_due", "started_at", "finished_at"):
+            value = data[key]
+            data[key] = value.isoformat() if value else None
+        data["done"] = self.done
+        return data
+
+
+def run_stats(session: Session, run_id: int, now: datetime | None = None) -> RunStats:
+    now = now or utcnow()
+    run = session.get(Run, run_id)
+    if run is None:
+        raise ValueError(f"run {run_id}: no such run")
+    counts = {status: 0 for status in MESSAGE_STATUSES}
+    for status, count in session.execute(
+        select(Message.status, func.count())
+        .where(Message.run_id == run_id)
+        .group_by(Message.status)
+    ):
+        counts[status] = int(count)
+    price, parts = session.execute(
+        select(
+            func.coalesce(func.sum(Message.price), 0), func.coalesce(func.sum(Message.parts), 0)
+        ).where(Message.run_id == run_id, Message.status == "sent")
+    ).one()
+    reasons = {
+        str(reason): int(count)
+        for reason, count in session.execute(
+            select(Message.error, func.count())
+            .where(Message.run_id == run_id, Message.status.in_(("failed", "skipped", "expired")))
+            .group_by(Message.error)
+            .order_by(func.count().desc())
+        )
+    }
+    waiting, next_due = session.execute(
+        select(func.count(), func.min(Message.not_before)).where(
+            Message.run_id == run_id, Message.status == "pending", Message.not_before > now
+        )
+    ).one()
+    started = as_utc(run.started_at)
+    finished = as_utc(run.finished_at)
+    elapsed = ((finished or now) - started).total_seconds() if started else 0.0
+    sent = counts["sent"]
+    return RunStats(
+        run_id=run.id,
+        campaign_id=run.campaign_id,
+        key=run.key,
+        status=run.status,
+        status_reason=run.status_reason,
+        counts=counts,
+        total=sum(counts.values()),
+        duplicates_removed=run.duplicates_removed,
+        rate_limited=run.rate_limited,
+        price=Decimal(str(price)),
+        parts=int(parts or 0),
+        failure_reasons=reasons,
+        waiting=int(waiting or 0),
+        next_due=as_utc(next_due),
+        started_at=started,
+        finished_at=finished,
+        elapsed_seconds=elapsed,
+        sent_per_second=sent / elapsed if elapsed > 0 else 0.0,
+    )

@@ -1,0 +1,370 @@
+"""The `clarion` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from campaigns.db import session_scope
+from config.logging import configure_logging
+from config.settings import get_settings
+
+app = typer.Typer(help="Bulk SMS, MMS and voice campaigns through ClickSend.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+lists_app = typer.Typer(help="Contact lists.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Campaigns and their runs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(lists_app, name="lists")
+app.add_typer(campaign_app, name="campaign")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _db_url() -> str:
+    """The database URL; an embedded SQLite file is migrated on first use."""
+    url = get_settings().database_url
+    if url.startswith("sqlite"):
+        from campaigns.migrate import upgrade
+
+        upgrade(url)
+    return url
+
+
+def _embedded() -> bool:
+    return get_settings().broker_url.startswith("memory://")
+
+
+@app.callback()
+def _setup() -> None:
+    configure_logging(get_settings().log_level)
+
+
+# -- db ------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    from campaigns.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    console.print("database is up to date")
+
+
+# -- lists ---------------------------------------------------------------------------
+
+
+@lists_app.command("import")
+def lists_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    list_name: Annotated[str, typer.Option("--list", help="The list to add the contacts to.")],
+    region: Annotated[str | None, typer.Option(help="Region for numbers without +country.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Import contacts from a CSV file (ClickSend contact field names)."""
+    from clarion.importing import run_import
+
+    report = run_import(
+        _db_url(), file, list_name, region or get_settings().default_region, console, quiet=json_out
+    )
+    if json_out:
+        console.print_json(json.dumps(report))
+
+
+# -- campaigns -----------------------------------------------------------------------
+
+
+@campaign_app.command("create")
+def campaign_create(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    json_out: JsonOpt = False,
+) -> None:
+    """Validate a campaign definition (YAML or JSON) and store it as a draft."""
+    from campaigns.definition import DefinitionError, definition_to_json, load_definition
+
+    from campaigns.runs import CampaignError, create_campaign
+
+    try:
+        defn = load_definition(file)
+        with session_scope(_db_url()) as session:
+            campaign = create_campaign(session, definition_to_json(defn))
+            campaign_id = campaign.id
+    except DefinitionError as exc:
+        raise _fail(f"{file}: invalid definition\n  " + "\n  ".join(exc.errors)) from None
+    except CampaignError as exc:
+        raise _fail(f"{file}: {exc}") from None
+    if json_out:
+        console.print_json(json.dumps({"campaign_id": campaign_id, "status": "draft"}))
+    else:
+        console.print(
+            f"campaign [bold]{campaign_id}[/bold] created ({defn.name}); start it with "
+            f"`clarion campaign start {campaign_id}`"
+        )
+
+
+@campaign_app.command("start")
+def campaign_start(
+    campaign_id: int,
+    watch: Annotated[bool, typer.Option(help="Follow progress until the run ends.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start a campaign. Embedded mode (memory broker) sends it here and now."""
+    from campaigns.runs import CampaignError, start_campaign
+
+    try:
+        with session_scope(_db_url()) as session:
+            run = start_campaign(session, campaign_id)
+            run_id = run.id if run else None
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
+    if _embedded():
+        from clarion.embedded import embedded_runtime
+
+        with embedded_runtime():
+            if run_id is not None:
+                _watch(run_id, quiet=json_out)
+        if json_out and run_id is not None:
+            _print_status_json(run_id)
+        return
+    if run_id is not None:
+        from workers.tasks import expand_run
+
+        expand_run.delay(run_id)
+    if json_out:
+        console.print_json(json.dumps({"campaign_id": campaign_id, "run_id": run_id}))
+    else:
+        console.print(
+            f"campaign {campaign_id} started" + (f", run {run_id}" if run_id else " (scheduled)")
+        )
+    if watch and run_id is not None:
+        _watch(run_id, quiet=False)
+
+
+def _latest_run_id(campaign_id: int) -> int | None:
+    from campaigns.runs import get_campaign, latest_run
+
+    with session_scope(_db_url()) as session:
+        get_campaign(session, campaign_id)
+        run = latest_run(session, campaign_id)
+        return run.id if run else None
+
+
+def _print_status_json(run_id: int) -> None:
+    from campaigns.stats import run_stats
+
+    with session_scope(_db_url()) as session:
+        console.print_json(json.dumps(run_stats(session, run_id).to_json()))
+
+
+@campaign_app.command("status")
+def campaign_status(
+    campaign_id: int,
+    watch: Annotated[bool, typer.Option(help="Live progress until the run ends.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Counts by message status and the state of the campaign's latest run."""
+    from campaigns.runs import CampaignError
+    from campaigns.stats import run_stats
+    from clarion.display import print_stats
+
+    try:
+        run_id = _latest_run_id(campaign_id)
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
+    if run_id is None:
+        if json_out:
+            console.print_json(json.dumps({"campaign_id": campaign_id, "run": None}))
+        else:
+            console.print(f"campaign {campaign_id} has no run yet")
+        return
+    if watch:
+        _watch(run_id, quiet=json_out)
+    if json_out:
+        _print_status_json(run_id)
+        return
+    with session_scope(_db_url()) as session:
+        print_stats(console, run_stats(session, run_id))
+
+
+def _lifecycle(campaign_id: int, action: str) -> list[int]:
+    from campaigns import runs
+
+    func = {
+        "pause": runs.pause_campaign,
+        "resume": runs.resume_campaign,
+        "cancel": runs.cancel_campaign,
+    }[action]
+    try:
+        with session_scope(_db_url()) as session:
+            run_ids: list[int] = func(session, campaign_id)
+    except runs.CampaignError as exc:
+        raise _fail(str(exc)) from None
+    return run_ids
+
+
+def _wait_in_flight(run_ids: list[int], timeout: float) -> int:
+    """Wait until no message of these runs is on the wire; returns how many still are."""
+    from campaigns.runs import in_flight_count
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(_db_url()) as session:
+            left = in_flight_count(session, run_ids)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign_id: int, json_out: JsonOpt = False) -> None:
+    """Pause: nothing new is claimed; the batch already on the wire completes."""
+    run_ids = _lifecycle(campaign_id, "pause")
+    left = _wait_in_flight(run_ids, get_settings().lease_seconds)
+    _report(json_out, {"campaign_id": campaign_id, "paused_runs": run_ids, "still_in_flight": left})
+
+
+@campaign_app.command("resume")
+def campaign_resume(campaign_id: int, json_out: JsonOpt = False) -> None:
+    """Resume a paused campaign where it stopped."""
+    run_ids = _lifecycle(campaign_id, "resume")
+    if not _embedded():
+        from workers.tasks import kick
+
+        for run_id in run_ids:
+            kick(run_id)
+    _report(json_out, {"campaign_id": campaign_id, "resumed_runs": run_ids})
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(campaign_id: int, json_out: JsonOpt = False) -> None:
+    """Cancel: pending messages are never sent."""
+    run_ids = _lifecycle(campaign_id, "cancel")
+    left = _wait_in_flight(run_ids, get_settings().lease_seconds)
+    _report(
+        json_out, {"campaign_id": campaign_id, "cancelled_runs": run_ids, "still_in_flight": left}
+    )
+
+
+def _report(json_out: bool, data: dict[str, Any]) -> None:
+    if json_out:
+        console.print_json(json.dumps(data))
+    else:
+        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in data.items()))
+
+
+def _watch(run_id: int, *, quiet: bool) -> None:
+    """A progress bar until the run is no longer scheduled, expanding or sending."""
+    from campaigns.stats import run_stats
+    from clarion.display import print_stats
+
+    url = _db_url()
+    with Progress(
+        TextColumn("[bold]run {task.fields[run]}[/bold] {task.fields[state]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} msg/s"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("send", total=None, run=run_id, state="", rate="0")
+        while True:
+            with session_scope(url) as session:
+                stats = run_stats(session, run_id)
+            progress.update(
+                task,
+                total=stats.total or None,
+                completed=stats.done,
+                state=stats.status,
+                rate=f"{stats.sent_per_second:,.0f}",
+            )
+            if stats.status not in ("scheduled", "expanding", "sending"):
+                break
+            time.sleep(0.25)
+    if not quiet:
+        print_stats(console, stats)
+
+
+# -- processes -----------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c")] = 2,
+    loglevel: Annotated[str, typer.Option()] = "INFO",
+    hostname: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Run a Celery worker (scaled mode: Redis broker, PostgreSQL)."""
+    from workers.app import app as celery_app
+
+    argv = [
+        "worker",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def scheduler(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
+    """Run the beat scheduler: the periodic tick that fires due runs and recovers stuck ones."""
+    from scheduler.beat import run_beat
+
+    run_beat(loglevel)
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8765,
+    username: Annotated[str | None, typer.Option()] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key")] = None,
+) -> None:
+    """Serve the ClickSend-compatible sandbox provider."""
+    import secrets
+
+    from sandbox.config import SandboxConfig
+    from sandbox.server import serve_forever
+
+    config = SandboxConfig(
+        username=username or "sandbox", api_key=api_key or f"sandbox-{secrets.token_hex(8)}"
+    )
+    console.print(
+        f"sandbox on http://{host}:{port}/v3  username={config.username}  api key={config.api_key}"
+    )
+    serve_forever(config, host, port)
+
+
+@app.command()
+def demo(
+    rows: Annotated[
+        Path | None, typer.Option(help="Contacts CSV (default: the 10,000-row example).")
+    ] = None,
+    definition: Annotated[Path | None, typer.Option(help="Campaign definition.")] = None,
+) -> None:
+    """Import the example list and send the example campaign, all in this process."""
+    from clarion.demo import run_demo
+
+    run_demo(console, contacts=rows, definition=definition)
+
+
+def main() -> None:
+    app()

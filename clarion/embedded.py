@@ -1,0 +1,76 @@
+"""The embedded mode: everything in one process, no services.
+
+SQLite file, Celery on the in-memory broker with an in-process worker, the scheduler
+ticking in a thread, and (for the sandbox provider) the sandbox server on loopback. The
+code path is the production one; only the URLs differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from campaigns.migrate import upgrade
+from config.settings import Settings, get_settings, reset_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedRuntime:
+    settings: Settings
+    sandbox_root_url: str | None
+
+
+def _start_sandbox(stack: ExitStack) -> str:
+    from sandbox.server import start_in_thread
+
+    handle = start_in_thread()
+    stack.callback(handle.stop)
+    os.environ["CLARION_SANDBOX_URL"] = handle.base_url
+    os.environ["CLARION_SANDBOX_USERNAME"] = handle.state.config.username
+    os.environ["CLARION_SANDBOX_API_KEY"] = handle.state.config.api_key
+    return handle.root_url
+
+
+def _ticker(stop: threading.Event, interval: float) -> None:
+    from workers.tasks import tick
+
+    while not stop.wait(interval):
+        try:
+            tick()  # the task body, run here; it enqueues expansions and dispatches
+        except Exception:  # a failed tick must not kill the loop; the next one retries
+            log.exception("scheduler tick failed")
+
+
+@contextmanager
+def embedded_runtime(*, start_sandbox: bool = True) -> Iterator[EmbeddedRuntime]:
+    """Run workers and the scheduler in this process until the block exits."""
+    with ExitStack() as stack:
+        sandbox_root = None
+        if start_sandbox and get_settings().provider == "sandbox":
+            sandbox_root = _start_sandbox(stack)
+        os.environ["CLARION_BROKER_URL"] = "memory://"
+        reset_settings()
+        settings = get_settings()
+        upgrade(settings.database_url)
+
+        from workers import context
+        from workers.app import app, configure
+        from workers.inprocess import inprocess_worker
+
+        context.reset()
+        configure(settings)
+        stack.enter_context(inprocess_worker(app))
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=_ticker, args=(stop, settings.scheduler_tick_seconds), daemon=True
+        )
+        thread.start()
+        stack.callback(thread.join, 5)
+        stack.callback(stop.set)
+        yield EmbeddedRuntime(settings=settings, sandbox_root_url=sandbox_root)

@@ -1,0 +1,97 @@
+"""Settings from ``CLARION_*`` environment variables and an optional ``.env`` file.
+
+The variable names are a public contract (operators' scripts use them); see the README.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ProviderName = Literal["clicksend", "skillboss", "sandbox"]
+
+
+class Settings(BaseSettings):
+    """Everything Clarion reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLARION_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = "sqlite:///clarion.db"
+    broker_url: str = "memory://"
+    # Redis for the global rate limit and the scheduler lock; empty means in-process
+    # (the embedded default, one process only).
+    redis_url: str = ""
+    # Prefix of every Redis key Clarion writes (rate limit, locks, and the Celery broker's
+    # own keys), so several deployments or test runs can share one Redis.
+    redis_key_prefix: str = "clarion:"
+
+    provider: ProviderName = "sandbox"
+    clicksend_base_url: str = "https://rest.clicksend.com/v3"
+    clicksend_username: str = ""
+    clicksend_api_key: SecretStr = SecretStr("")
+    skillboss_base_url: str = "https://api.skillboss.com"
+    skillboss_api_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("CLARION_SKILLBOSS_API_KEY", "SKILLBOSS_API_KEY"),
+    )
+    # Where the sandbox provider listens when CLARION_PROVIDER=sandbox and it is run
+    # in-process or as `clarion sandbox`.
+    sandbox_url: str = "http://127.0.0.1:8765/v3"
+    sandbox_username: str = "sandbox"
+    sandbox_api_key: SecretStr = SecretStr("sandbox-key")
+
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    default_region: str = "US"
+    # How many dispatch tasks one run keeps in flight (one per worker process is right).
+    dispatch_parallelism: int = Field(default=2, ge=1, le=64)
+    # A claim older than this is presumed dead and goes back to pending.
+    lease_seconds: float = Field(default=120.0, gt=0)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Messages whose outcome is unknown are looked up at the provider only after this long,
+    # so the provider's history has caught up with what it accepted.
+    reconcile_after_seconds: float = Field(default=2.0, ge=0)
+
+    # Global rate limit, shared by every worker through Redis (0 = unlimited).
+    rate_limit_requests_per_second: float = Field(default=0.0, ge=0)
+    rate_limit_messages_per_second: float = Field(default=0.0, ge=0)
+    retry_after_ceiling_seconds: float = Field(default=120.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    # A message deferred (send window, reminder) further ahead than this is handed to the
+    # provider at once with its `schedule`; a nearer one waits in our database. 0 = never.
+    scheduler_handover_seconds: float = Field(default=900.0, ge=0)
+    log_level: str = "INFO"
+
+    def provider_credentials(self) -> tuple[str, str, str]:
+        """(base_url, username, api_key) of the configured ClickSend-compatible provider."""
+        if self.provider == "sandbox":
+            return (
+                self.sandbox_url,
+                self.sandbox_username,
+                self.sandbox_api_key.get_secret_value(),
+            )
+        if self.provider == "skillboss":
+            return (self.skillboss_base_url, "", self.skillboss_api_key.get_secret_value())
+        return (
+            self.clicksend_base_url,
+            self.clicksend_username,
+            self.clicksend_api_key.get_secret_value(),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the CLI change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,172 @@
+"""The scheduler's periodic tick, as a plain function.
+
+Each tick: recovers dead claims, creates the runs that are due (a unique row per
+occurrence, so a double fire makes one run), and names the runs that need expanding or a
+dispatch kick. The Celery task in ``workers.tasks`` enqueues those.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from campaigns.clock import as_utc, utcnow
+from campaigns.db import session_scope
+from campaigns.models import Campaign, Message, Run
+from campaigns.runs import (
+    ACTIVE_RUN_STATUSES,
+    active_runs,
+    create_run,
+    finish_if_done,
+    set_run_status,
+)
+from config.settings import Settings
+from scheduler.rules import Timing, campaign_timing
+from workers.claims import expire_leases
+
+log = logging.getLogger(__name__)
+
+# A run that showed no progress for this long while work is due gets kicked again
+# (its Celery message may have been lost with a broker or worker).
+STALE_AFTER = timedelta(seconds=20)
+
+
+@dataclass
+class TickResult:
+    to_expand: list[int] = field(default_factory=list)
+    to_dispatch: list[int] = field(default_factory=list)
+    leases_recovered: int = 0
+
+
+def tick(settings: Settings, now: datetime | None = None) -> TickResult:
+    now = now or utcnow()
+    result = TickResult()
+    with session_scope(settings.database_url) as session:
+        to_pending, to_unknown = expire_leases(session, now)
+        result.leases_recovered = to_pending + to_unknown
+        if result.leases_recovered:
+            log.warning(
+                "recovered %d expired claims (%d to look up)", result.leases_recovered, to_unknown
+            )
+        create_due_runs(session, now)
+        result.to_expand = _claim_kicks(session, now, ("scheduled", "expanding"), due_work=None)
+        result.to_dispatch = _claim_kicks(session, now, ("sending",), due_work=_has_due_work(now))
+        _finish_idle_runs(session, now)
+    return result
+
+
+def create_due_runs(session: Session, now: datetime) -> list[int]:
+    """Create the runs that are due: an unscheduled campaign's one run at its start time,
+    and a scheduled campaign's send_at / cron occurrences (``scheduler.occurrences``)."""
+    created: list[int] = []
+    last_occurrence = (
+        select(func.max(Run.occurrence)).where(Run.campaign_id == Campaign.id).scalar_subquery()
+    )
+    rows = session.execute(
+        select(Campaign, last_occurrence).where(
+            Campaign.status == "active", Campaign.started_at.is_not(None)
+        )
+    ).all()
+    for campaign, last in rows:
+        try:
+            timing = campaign_timing(campaign.definition)
+        except ValueError as exc:
+            _pause_broken(session, campaign, exc)
+            continue
+        if timing.recurrence is None:
+            if last is None:
+                created.extend(_single_run(session, campaign, timing))
+            continue
+        created.extend(_scheduled_runs(session, campaign, timing, as_utc(last), now))
+    return created
+
+
+def _single_run(session: Session, campaign: Campaign, timing: Timing) -> list[int]:
+    started = as_utc(campaign.started_at)
+    assert started is not None
+    run = create_run(session, campaign, started, expires_at=timing.expires_at(started))
+    return [run.id] if run is not None else []
+
+
+def _scheduled_runs(
+    session: Session, campaign: Campaign, timing: Timing, last: datetime | None, now: datetime
+) -> list[int]:
+    recurrence = timing.recurrence
+    assert recurrence is not None
+    started = as_utc(campaign.started_at)
+    assert started is not None
+    due = recurrence.due(last, started, now)
+    busy = recurrence.overlap == "skip" and bool(active_runs(session, campaign.id))
+    created = []
+    for occurrence in due.fire:
+        run = create_run(session, campaign, occurrence, expires_at=timing.expires_at(occurrence))
+        if run is None:
+            continue  # another tick made it: one run per occurrence
+        if busy:
+            # Recorded, not sent: the row keeps the occurrence from firing again.
+            set_run_status(
+                session,
+                run.id,
+                "skipped",
+                expected=("scheduled",),
+                reason="the previous run was still sending (overlap: skip)",
+            )
+            log.warning("campaign %s: occurrence %s skipped (overlap)", campaign.id, occurrence)
+            continue
+        created.append(run.id)
+    if due.fire:
+        last = max(due.fire)
+    if recurrence.finished(last, now) and not active_runs(session, campaign.id):
+        campaign.status = "finished"
+        campaign.status_reason = "no occurrence left in the schedule"
+    return created
+
+
+def _pause_broken(session: Session, campaign: Campaign, exc: ValueError) -> None:
+    log.error("campaign %s: unusable schedule, paused: %s", campaign.id, exc)
+    campaign.status, campaign.status_reason = "paused", f"unusable schedule: {exc}"
+
+
+def _has_due_work(now: datetime):  # type: ignore[no-untyped-def]
+    return exists().where(
+        Message.run_id == Run.id,
+        or_(
+            and_(
+                Message.status == "pending",
+                or_(Message.not_before.is_(None), Message.not_before <= now),
+            ),
+            Message.status == "unknown",
+        ),
+    )
+
+
+def _claim_kicks(session: Session, now: datetime, statuses: tuple[str, ...], due_work) -> list[int]:  # type: ignore[no-untyped-def]
+    """Runs in ``statuses`` with no recent activity; marks them touched so the next tick waits."""
+    stale = or_(Run.last_activity_at.is_(None), Run.last_activity_at < now - STALE_AFTER)
+    query = select(Run.id).where(Run.status.in_(statuses), Run.occurrence <= now, stale)
+    if "scheduled" in statuses:
+        # Runs of one campaign go in order: a later occurrence waits while an earlier one
+        # is still active (overlap: queue, and catch-up of several missed occurrences).
+        earlier = aliased(Run)
+        query = query.where(
+            ~exists().where(
+                earlier.campaign_id == Run.campaign_id,
+                earlier.occurrence < Run.occurrence,
+                earlier.status.in_(ACTIVE_RUN_STATUSES),
+            )
+        )
+    if due_work is not None:
+        query = query.where(due_work)
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(update(Run).where(Run.id.in_(ids)).values(last_activity_at=now))
+    return ids
+
+
+def _finish_idle_runs(session: Session, now: datetime) -> None:
+    for run_id in session.scalars(select(Run.id).where(Run.status == "sending")):
+        finish_if_done(session, run_id)

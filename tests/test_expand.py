@@ -1,0 +1,127 @@
+"""Expansion of a run into message rows."""
+
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy import func, select
+
+from campaigns.db import session_scope
+from campaigns.expand import SendPlan, expand_run
+from campaigns.models import Message, Run, Suppression
+from tests.seed import seed_campaign, seed_list, us_numbers
+
+
+def _messages(url: str, run_id: int) -> dict[str, Message]:
+    with session_scope(url) as session:
+        return {
+            m.phone: m for m in session.scalars(select(Message).where(Message.run_id == run_id))
+        }
+
+
+def test_dedupes_across_lists_and_renders_each_recipient(db_url: str) -> None:
+    a = us_numbers(30)
+    b = us_numbers(20, start=20)  # 10 numbers are in both lists
+    seed_list(db_url, "a", a)
+    seed_list(db_url, "b", b)
+    _, run_id = seed_campaign(db_url, ["a", "b"])
+    with session_scope(db_url) as session:
+        report = expand_run(session, run_id, chunk_size=7)
+    assert (report.candidates, report.messages, report.duplicates_removed) == (50, 40, 10)
+    rows = _messages(db_url, run_id)
+    assert set(rows) == set(a) | set(b)
+    assert rows[a[3]].body == "Hi N3, 20% off"
+    assert {m.status for m in rows.values()} == {"pending"}
+    with session_scope(db_url) as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "sending" and run.duplicates_removed == 10
+
+
+def test_expanding_twice_adds_nothing(db_url: str) -> None:
+    seed_list(db_url, "a", us_numbers(12))
+    _, run_id = seed_campaign(db_url, ["a"])
+    with session_scope(db_url) as session:
+        expand_run(session, run_id, chunk_size=5)
+        again = expand_run(session, run_id, chunk_size=5)
+        count = session.scalar(select(func.count()).where(Message.run_id == run_id))
+    assert count == 12 and again.messages == 12 and again.duplicates_removed == 0
+
+
+def test_interrupted_expansion_resumes_without_duplicates(sqlite_url: str) -> None:
+    phones = us_numbers(10)
+    seed_list(sqlite_url, "a", phones)
+    _, run_id = seed_campaign(sqlite_url, ["a"])
+    calls = 0
+
+    def crash_after_first_chunk(_: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("worker died")
+
+    with session_scope(sqlite_url) as session, contextlib.suppress(RuntimeError):
+        expand_run(session, run_id, chunk_size=4, progress=crash_after_first_chunk)
+    with session_scope(sqlite_url) as session:
+        assert session.get(Run, run_id).status == "expanding"  # type: ignore[union-attr]
+        report = expand_run(session, run_id, chunk_size=4)
+    assert report.messages == 10 and report.duplicates_removed == 0
+
+
+def test_suppressed_numbers_are_recorded_not_sent(sqlite_url: str) -> None:
+    phones = us_numbers(5)
+    seed_list(sqlite_url, "a", phones)
+    with session_scope(sqlite_url) as session:
+        session.add(Suppression(phone=phones[1], reason="STOP reply"))
+    _, run_id = seed_campaign(sqlite_url, ["a"])
+    with session_scope(sqlite_url) as session:
+        report = expand_run(session, run_id)
+    assert report.suppressed == 1
+    rows = _messages(sqlite_url, run_id)
+    assert rows[phones[1]].status == "suppressed"
+    assert sum(m.status == "pending" for m in rows.values()) == 4
+
+
+def test_missing_field_fails_that_recipient_only(sqlite_url: str) -> None:
+    phones = us_numbers(3)
+    seed_list(sqlite_url, "a", phones)
+    _, run_id = seed_campaign(
+        sqlite_url, ["a"], message={"body": "Hi {first_name}, code {custom_1}", "from": "X"}
+    )
+    with session_scope(sqlite_url) as session:
+        report = expand_run(session, run_id)
+    assert report.failed == 3
+    assert {m.error for m in _messages(sqlite_url, run_id).values()} == {"missing field custom_1"}
+
+
+def test_declared_default_fills_a_missing_field(sqlite_url: str) -> None:
+    seed_list(sqlite_url, "a", us_numbers(2))
+    _, run_id = seed_campaign(
+        sqlite_url,
+        ["a"],
+        message={"body": "Code {custom_1}", "from": "X", "defaults": {"custom_1": "none"}},
+    )
+    with session_scope(sqlite_url) as session:
+        expand_run(session, run_id)
+    assert {m.body for m in _messages(sqlite_url, run_id).values()} == {"Code none"}
+
+
+def test_planner_sets_not_before_or_skips(sqlite_url: str) -> None:
+    from datetime import timedelta
+
+    phones = us_numbers(2)
+    seed_list(sqlite_url, "a", phones)
+    _, run_id = seed_campaign(sqlite_url, ["a"])
+
+    def planner(phone, fields, tz, occurrence):  # type: ignore[no-untyped-def]
+        if phone == phones[0]:
+            return SendPlan(not_before=occurrence + timedelta(hours=1))
+        return SendPlan(skip_reason="appointment already passed")
+
+    with session_scope(sqlite_url) as session:
+        expand_run(session, run_id, planner=planner)
+    rows = _messages(sqlite_url, run_id)
+    assert rows[phones[0]].status == "pending" and rows[phones[0]].not_before is not None
+    assert (rows[phones[1]].status, rows[phones[1]].error) == (
+        "skipped",
+        "appointment already passed",
+    )

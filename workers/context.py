@@ -1,0 +1,43 @@
+"""Per-process objects a worker reuses across tasks: the provider client, the limiter.
+
+Built lazily and keyed by pid, because prefork workers fork after import and an HTTP
+connection pool or Redis connection must not be shared across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+
+from clicksend.client import ClickSendClient
+from config.settings import Settings, get_settings
+from workers.dispatch import Dispatcher
+from workers.ratelimit import limiter_from_settings
+
+_cache: dict[int, Dispatcher] = {}
+
+
+def account_name(settings: Settings) -> str:
+    """The rate-limit account: provider and username, never the key."""
+    _, username, _ = settings.provider_credentials()
+    return f"{settings.provider}:{username or 'hub'}"
+
+
+def build_dispatcher(settings: Settings) -> Dispatcher:
+    client = ClickSendClient.from_settings(settings)
+    limiter = limiter_from_settings(settings, account_name(settings))
+    return Dispatcher(settings=settings, client=client, limiter=limiter)
+
+
+def get_dispatcher() -> Dispatcher:
+    pid = os.getpid()
+    if pid not in _cache:
+        _cache.clear()
+        _cache[pid] = build_dispatcher(get_settings())
+    return _cache[pid]
+
+
+def reset() -> None:
+    """Forget cached objects (after the settings changed)."""
+    for dispatcher in _cache.values():
+        dispatcher.client.close()
+    _cache.clear()

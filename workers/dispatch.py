@@ -1,0 +1,345 @@
+"""Send one batch of a run: claim, wait for the rate limit, send, record.
+
+``Dispatcher.dispatch_once`` is the whole life of one batch, as a plain function the
+Celery task calls. Its guarantees:
+
+- a row is sent only while claimed under our token, and only after the run was seen
+  'sending' right before the request left;
+- a 429 gives the batch back untouched (not an attempt) and blocks every worker;
+- an ambiguous failure (5xx, timeout, dropped connection) marks the rows 'unknown';
+  they are looked up at the provider (``workers.reconcile``) before any resend.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from campaigns.definition import CampaignDefinition, load_definition
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.clock import as_utc, utcnow
+from campaigns.db import session_factory
+from campaigns.models import Campaign, Message, Run
+from campaigns.runs import finish_if_done, pause_campaign
+from clicksend.client import ClickSendClient
+from clicksend.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConnectError,
+    ForbiddenError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    ServerError,
+)
+from clicksend.models import MessageResult, SendResponse
+from config.settings import Settings
+from workers import claims, reconcile
+from workers.backoff import next_try
+from workers.claims import Claimed
+from workers.outcomes import Verdict, verdict
+from workers.ratelimit import RateLimiter
+from workers.sender import send_batch
+
+log = logging.getLogger(__name__)
+
+Action = Literal["again", "wait", "stopped", "done"]
+
+# A run sends while it is still being expanded: the first batches leave while the rest of a
+# large audience is written.
+SENDABLE = ("expanding", "sending")
+# How often a dispatch chain that caught up with an expansion looks again.
+EXPANSION_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the task should do next: run again now, wait ``delay`` s, or stop."""
+
+    action: Action
+    delay: float = 0.0
+    sent: int = 0
+    failed: int = 0
+
+
+@dataclass
+class Dispatcher:
+    settings: Settings
+    client: ClickSendClient
+    limiter: RateLimiter
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], None] = time.sleep
+    # Rate-limit waits up to this long are slept in the task; longer ones give the
+    # batch back and reschedule, so no worker sits on a claim for long.
+    max_inline_wait: float = 2.0
+
+    def __post_init__(self) -> None:
+        self._sessions = session_factory(self.settings.database_url)
+        self._definitions: dict[int, CampaignDefinition] = {}
+
+    def dispatch_once(self, run_id: int) -> Outcome:
+        with self._sessions() as session:
+            run = session.get(Run, run_id)
+            if run is None or run.status not in SENDABLE:
+                return Outcome("stopped")
+            defn = self._definition(session, run.campaign_id)
+            now = self.clock()
+            if run.expires_at is not None and now >= run.expires_at:
+                return self._expire(session, run)
+            reconcile.settle_ripe(session, self.client, run, defn.channel, self.settings, now=now)
+            token = uuid.uuid4().hex
+            batch = claims.claim_batch(
+                session,
+                run_id,
+                self.settings.batch_size,
+                token=token,
+                lease_until=claims.lease_deadline(now, self.settings.lease_seconds),
+                now=now,
+            )
+            session.commit()
+            if not batch:
+                return self._idle(session, run)
+            return self._send(session, run, defn, token, batch)
+
+    # -- one batch -----------------------------------------------------------------
+
+    def _send(
+        self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
+    ) -> Outcome:
+        wait = self._wait_for_rate_limit(len(batch))
+        if wait > 0:
+            claims.release(session, token)
+            session.commit()
+            return Outcome("wait", wait)
+        status = session.scalar(select(Run.status).where(Run.id == run.id))
+        if status not in SENDABLE:
+            # Paused or cancelled while we waited: nothing of this batch leaves.
+            claims.release(
+                session, token, status="cancelled" if status == "cancelled" else "pending"
+            )
+            session.commit()
+            return Outcome("stopped")
+        claims.mark_attempted(session, token, self.clock())
+        session.commit()
+        try:
+            response = send_batch(self.client, defn, run.key, batch)
+        except RateLimitedError as exc:
+            return self._rate_limited(session, run, token, exc)
+        except (AuthenticationError, ForbiddenError) as exc:
+            claims.release(session, token)
+            pause_campaign(
+                session, run.campaign_id, reason=f"provider refused the credentials: {exc}"
+            )
+            session.commit()
+            return Outcome("stopped")
+        except BadRequestError as exc:
+            claims.release(
+                session,
+                token,
+                status="failed",
+                count_attempt=True,
+                error=f"request rejected by the provider: {exc.response_msg or exc}",
+            )
+            self._touch(session, run.id)
+            return Outcome("again", failed=len(batch))
+        except ConnectError as exc:
+            self._retry_all(session, token, batch, f"connection failed: {exc}")
+            return Outcome("again")
+        except (ServerError, OutcomeUnknownError) as exc:
+            # The request may have been accepted: settle by look-up, never by resending blind.
+            log.warning("run %s: outcome of %d messages unknown (%s)", run.id, len(batch), exc)
+            session.execute(
+                update(Message)
+                .where(Message.claim_token == token, Message.status == "claimed")
+                .values(status="unknown", lease_until=None, error=str(exc)[:500])
+                .execution_options(synchronize_session=False)
+            )
+            self._touch(session, run.id)
+            return Outcome("again")
+        return self._record(session, run, token, batch, response)
+
+    def _wait_for_rate_limit(self, messages: int) -> float:
+        """Sleep through short waits; return a long one for the caller to reschedule."""
+        while True:
+            wait = self.limiter.acquire(messages)
+            if wait <= 0:
+                return 0.0
+            if wait > self.max_inline_wait:
+                return wait
+            self.sleep(wait)
+
+    def _rate_limited(
+        self, session: Session, run: Run, token: str, exc: RateLimitedError
+    ) -> Outcome:
+        claims.release(session, token)  # not an attempt: the provider did not look at it
+        blocked = self.limiter.penalise(exc.retry_after)
+        session.execute(
+            update(Run).where(Run.id == run.id).values(rate_limited=Run.rate_limited + 1)
+        )
+        session.commit()
+        return Outcome("wait", blocked)
+
+    def _retry_all(self, session: Session, token: str, batch: list[Claimed], reason: str) -> None:
+        now = self.clock()
+        rows = [self._retry_row(row, now, reason) for row in batch]
+        claims.settle(session, rows, token=token)
+        session.commit()
+
+    def _retry_row(self, row: Claimed, now: datetime, reason: str) -> dict[str, Any]:
+        attempts = row.attempts + 1
+        exhausted = attempts >= self.settings.max_attempts
+        return {
+            "b_id": row.id,
+            "status": "failed" if exhausted else "pending",
+            "attempts": attempts,
+            "not_before": None
+            if exhausted
+            else next_try(
+                now, attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
+            ),
+            "error": f"{reason} (after {attempts} attempts)" if exhausted else reason,
+            "claim_token": None,
+            "lease_until": None,
+        }
+
+    def _record(
+        self, session: Session, run: Run, token: str, batch: list[Claimed], response: SendResponse
+    ) -> Outcome:
+        now = self.clock()
+        by_phone: dict[str, MessageResult] = {m.to: m for m in response.messages}
+        sent, failed, pause_reason = [], [], None
+        retry, missing = [], []
+        for row in batch:
+            result = by_phone.get(row.phone)
+            if result is None:
+                missing.append(row.id)
+                continue
+            v = verdict(result.status)
+            if v is Verdict.SENT:
+                sent.append(_sent_row(row, result, now))
+            elif v is Verdict.FAILED:
+                failed.append(_failed_row(row, result))
+            elif v is Verdict.RETRY:
+                retry.append(self._retry_row(row, now, f"provider status {result.status}"))
+            else:
+                pause_reason = f"provider status {result.status}: sending paused"
+                retry.append(
+                    {
+                        "b_id": row.id,
+                        "status": "pending",
+                        "attempts": row.attempts,
+                        "not_before": None,
+                        "error": pause_reason,
+                        "claim_token": None,
+                        "lease_until": None,
+                    }
+                )
+        claims.settle(session, sent, token=token)
+        claims.settle(session, failed, token=token)
+        claims.settle(session, retry, token=token)
+        if missing:
+            # Claimed but absent from the answer: as ambiguous as a timeout.
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(missing), Message.claim_token == token)
+                .values(
+                    status="unknown", lease_until=None, error="missing from the provider's answer"
+                )
+                .execution_options(synchronize_session=False)
+            )
+        if pause_reason:
+            pause_campaign(session, run.campaign_id, reason=pause_reason)
+        self._touch(session, run.id)
+        return Outcome("again", sent=len(sent), failed=len(failed))
+
+    # -- no batch ------------------------------------------------------------------
+
+    def _idle(self, session: Session, run: Run) -> Outcome:
+        """Nothing claimable: finish the run, or say how long until something is due."""
+        counts = dict(
+            session.execute(
+                select(Message.status, func.count())
+                .where(
+                    Message.run_id == run.id, Message.status.in_(("pending", "claimed", "unknown"))
+                )
+                .group_by(Message.status)
+            ).all()
+        )
+        if run.status == "expanding":
+            return Outcome("wait", EXPANSION_POLL_SECONDS)
+        if not counts:
+            finish_if_done(session, run.id)
+            session.commit()
+            return Outcome("done")
+        if counts.get("unknown"):
+            return Outcome("wait", self.settings.reconcile_after_seconds)
+        if counts.get("pending"):
+            next_due = session.scalar(
+                select(func.min(Message.not_before)).where(
+                    Message.run_id == run.id, Message.status == "pending"
+                )
+            )
+            if next_due is not None:
+                delay = (as_utc(next_due) - self.clock()).total_seconds()  # type: ignore[operator]
+                return Outcome("wait", max(0.05, delay))
+            return Outcome("again")  # rows locked by a concurrent claim a moment ago
+        return Outcome("done")  # others hold the remaining claims and will finish the run
+
+    def _expire(self, session: Session, run: Run) -> Outcome:
+        session.execute(
+            update(Message)
+            .where(Message.run_id == run.id, Message.status == "pending")
+            .values(status="expired", error="not sent before the campaign's deadline")
+            .execution_options(synchronize_session=False)
+        )
+        finish_if_done(session, run.id)
+        session.commit()
+        return Outcome("done")
+
+    def _touch(self, session: Session, run_id: int) -> None:
+        session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=self.clock()))
+        session.commit()
+
+    def _definition(self, session: Session, campaign_id: int) -> CampaignDefinition:
+        if campaign_id not in self._definitions:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            self._definitions[campaign_id] = load_definition(campaign.definition)
+        return self._definitions[campaign_id]
+
+
+def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": row.id,
+        "status": "sent",
+        "attempts": row.attempts + 1,
+        "provider_message_id": result.message_id,
+        "provider_status": result.status,
+        "parts": result.message_parts,
+        "price": result.message_price,
+        "provider_schedule": result.schedule,
+        "sent_at": now,
+        "error": None,
+        "claim_token": None,
+        "lease_until": None,
+    }
+
+
+def _failed_row(row: Claimed, result: MessageResult) -> dict[str, Any]:
+    return {
+        "b_id": row.id,
+        "status": "failed",
+        "attempts": row.attempts + 1,
+        "provider_status": result.status,
+        "price": result.message_price or Decimal("0"),
+        "error": result.status,
+        "claim_token": None,
+        "lease_until": None,
+    }

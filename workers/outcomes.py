@@ -1,0 +1,29 @@
+"""How each per-message provider status is treated."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Verdict(Enum):
+    SENT = "sent"
+    FAILED = "failed"  # permanent: resending cannot help
+    RETRY = "retry"  # transient: try again later, counts as an attempt
+    PAUSE = "pause"  # the account cannot send: hold the message, pause the campaign
+
+
+ACCEPTED = {"SUCCESS", "QUEUED", "SCHEDULED"}
+TRANSIENT = {"INTERNAL_ERROR", "THROTTLED"}
+PAUSING = {"INSUFFICIENT_CREDIT"}
+
+
+def verdict(status: str) -> Verdict:
+    """Unknown statuses fail with their name: resending the unclassified risks a duplicate."""
+    status = status.upper()
+    if status in ACCEPTED:
+        return Verdict.SENT
+    if status in TRANSIENT:
+        return Verdict.RETRY
+    if status in PAUSING:
+        return Verdict.PAUSE
+    return Verdict.FAILED

@@ -1,0 +1,55 @@
+"""Celery tasks: thin shells that call plain functions and decide what runs next.
+
+Tasks carry ids only. Waits longer than ``MAX_COUNTDOWN`` are not Celery countdowns (the
+Redis broker redelivers long ones, see DESIGN.md): the row's ``not_before`` holds them
+and the scheduler tick kicks the run again when they are due.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from campaigns.db import session_scope
+from config.settings import get_settings
+from scheduler import tick as scheduler_tick
+from workers import runner
+from workers.app import app
+from workers.context import get_dispatcher
+
+log = logging.getLogger(__name__)
+
+MAX_COUNTDOWN = 30.0
+
+
+@app.task(name="clarion.dispatch_run", ignore_result=True)
+def dispatch_run(run_id: int) -> str:
+    outcome = get_dispatcher().dispatch_once(run_id)
+    if outcome.action == "again":
+        dispatch_run.apply_async((run_id,))
+    elif outcome.action == "wait" and outcome.delay <= MAX_COUNTDOWN:
+        dispatch_run.apply_async((run_id,), countdown=outcome.delay)
+    return outcome.action
+
+
+@app.task(name="clarion.expand_run", ignore_result=True)
+def expand_run(run_id: int) -> None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        runner.expand(session, run_id, settings, on_first_chunk=lambda: kick(run_id))
+    kick(run_id)
+
+
+@app.task(name="clarion.tick", ignore_result=True)
+def tick() -> None:
+    settings = get_settings()
+    result = scheduler_tick.tick(settings)
+    for run_id in result.to_expand:
+        expand_run.delay(run_id)
+    for run_id in result.to_dispatch:
+        kick(run_id)
+
+
+def kick(run_id: int) -> None:
+    """Start as many dispatch chains for a run as there are worker slots to use."""
+    for _ in range(get_settings().dispatch_parallelism):
+        dispatch_run.delay(run_id)
