@@ -43,7 +43,7 @@ def _wait_up(root: str) -> None:
     raise RuntimeError("sandbox did not start")
 
 
-def _client(base: str, client_no: int, seconds: float, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _client(base: str, client_no: int, seconds: float, out: mp.Queue) -> None:
     sent = requests = 0
     offset = client_no * 10_000_000
     with httpx.Client(auth=AUTH, timeout=60) as http:
@@ -51,7 +51,11 @@ def _client(base: str, client_no: int, seconds: float, out: mp.Queue) -> None:  
         while time.monotonic() < deadline:
             start = offset + sent
             messages = [
-                {"to": f"+6141{(start + i) % 10_000_000:07d}", "body": f"Hello {i}, sale today", "custom_string": f"b{client_no}"}
+                {
+                    "to": f"+6141{(start + i) % 10_000_000:07d}",
+                    "body": f"Hello {i}, sale today",
+                    "custom_string": f"b{client_no}",
+                }
                 for i in range(BATCH)
             ]
             answer = http.post(f"{base}/sms/send", json={"messages": messages})
@@ -63,7 +67,7 @@ def _client(base: str, client_no: int, seconds: float, out: mp.Queue) -> None:  
 
 def measure(base: str, clients: int, seconds: float) -> tuple[float, float]:
     """(messages/s, requests/s) with ``clients`` concurrent client processes."""
-    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    out: mp.Queue = mp.Queue()
     procs = [mp.Process(target=_client, args=(base, n, seconds, out)) for n in range(clients)]
     began = time.monotonic()
     for proc in procs:
@@ -89,7 +93,9 @@ def main() -> None:
         for clients in args.clients:
             httpx.post(f"{root}/_sandbox/reset", timeout=30)
             msgs, reqs = measure(f"{root}/v3", clients, args.seconds)
-            print(f"{clients} client(s): {msgs:,.0f} messages/s ({reqs:,.1f} requests of {BATCH}/s)")
+            print(
+                f"{clients} client(s): {msgs:,.0f} messages/s ({reqs:,.1f} requests of {BATCH}/s)"
+            )
     finally:
         server.terminate()
         server.join()

@@ -1,4 +1,9 @@
-"""Dialect-aware bulk inserts: INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+"""Dialect-aware bulk inserts that skip rows hitting a unique constraint.
+
+SQLite: INSERT ... ON CONFLICT DO NOTHING as an executemany (fast there). PostgreSQL:
+COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO
+NOTHING; per-row INSERTs cost a round trip each, COPY streams.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,57 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 
 def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert rows, silently skipping those that hit a unique constraint."""
+    """Insert rows (all with the same keys), silently skipping unique-constraint conflicts."""
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
+        _copy_insert_ignore(session, table, rows)
     else:
-        stmt = sqlite.insert(table).on_conflict_do_nothing()
-    session.execute(stmt, list(rows))
+        session.execute(sqlite.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+def _with_python_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """COPY bypasses SQLAlchemy, so column defaults declared in Python are filled in here."""
+    missing = {}
+    for column in table.c:
+        default = column.default
+        if column.name in rows[0] or column.primary_key or default is None:
+            continue
+        arg = getattr(default, "arg", None)
+        missing[column.name] = arg(None) if getattr(default, "is_callable", False) else arg
+    if not missing:
+        return rows
+    return [{**missing, **row} for row in rows]
+
+
+def _copy_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    from psycopg.types.json import Jsonb
+
+    rows = _with_python_defaults(table, rows)
+    columns = list(rows[0])
+    json_columns = {c for c in columns if table.c[c].type.__class__.__name__ == "JSON"}
+    stage = f"_stage_{table.name}"
+    names = ", ".join(columns)
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur:
+        # ON COMMIT DROP: the staging table lives for this transaction only.
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [Jsonb(row[c]) if c in json_columns else row[c] for c in columns]
+                )
+        cur.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
+            "ON CONFLICT DO NOTHING"
+        )
+        cur.execute(f"TRUNCATE {stage}")

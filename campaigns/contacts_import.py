@@ -31,7 +31,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from campaigns.bulk import insert_ignore
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.models import Contact, ContactList, ImportError_, table
@@ -89,8 +88,7 @@ class ImportReport:
     empty: int = 0
 
 
-def _blank(value: Any) -> bool:
-    return value is None or not str(value).strip()
+_NOT_FIELDS = frozenset((PHONE, TIMEZONE))  # stored in columns of their own
 
 
 class _Upserter:
@@ -115,14 +113,18 @@ class _Upserter:
         # A list that starts empty needs no look-up to tell updates from inserts.
         self.list_was_empty = self._count_existing(None) == 0
 
-    def add(self, row: int, values: Mapping[str, Any]) -> None:
-        """Validate one row and queue it; flushes a full chunk."""
+    def add(self, row: int, values: Mapping[str, str]) -> None:
+        """Validate one non-empty row of text fields and queue it; flushes a full chunk."""
         self.report.rows += 1
         contact = self._contact(row, values)
         if contact is not None:
             self.pending.append(contact)
         if len(self.pending) + len(self.pending_errors) >= self.chunk_size:
             self.flush()
+
+    def skip_empty(self) -> None:
+        self.report.rows += 1
+        self.report.empty += 1
 
     def reject_row(self, row: int, field_name: str, message: str) -> None:
         """Count a row that failed before it could be read as fields."""
@@ -134,16 +136,13 @@ class _Upserter:
     def _reject(self, row: int, field_name: str, message: str) -> None:
         self.pending_errors.append(RowError(row, field_name, message))
 
-    def _contact(self, row: int, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        if all(_blank(v) for v in values.values()):
-            self.report.empty += 1
-            return None
+    def _contact(self, row: int, values: Mapping[str, str]) -> dict[str, Any] | None:
         try:
-            phone = normalise(str(values.get(PHONE) or ""), self.region)
+            phone = normalise(values.get(PHONE, ""), self.region)
         except InvalidPhone as exc:
             self._reject(row, PHONE, str(exc))
             return None
-        zone = None if _blank(values.get(TIMEZONE)) else str(values[TIMEZONE]).strip()
+        zone = values.get(TIMEZONE, "").strip() or None
         if zone is not None:
             try:
                 check_timezone(zone)
@@ -154,11 +153,8 @@ class _Upserter:
             self.report.duplicates += 1
             return None
         self.seen.add(phone)
-        fields = {
-            k: str(v).strip()
-            for k, v in values.items()
-            if k not in (PHONE, TIMEZONE) and not _blank(v)
-        }
+        stripped = ((k, v.strip()) for k, v in values.items() if k not in _NOT_FIELDS)
+        fields = {k: v for k, v in stripped if v}
         return {"phone": phone, "fields": fields, "timezone": zone}
 
     def flush(self) -> None:
@@ -200,8 +196,7 @@ class _Upserter:
 
 
 def _upsert_statement(session: Session, replace_timezone: bool) -> Any:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table(Contact))
+    stmt = _dialect(session).insert(table(Contact))
     replace = {"fields": stmt.excluded.fields, "updated_at": stmt.excluded.updated_at}
     if replace_timezone:
         replace["timezone"] = stmt.excluded.timezone
@@ -235,7 +230,11 @@ def upsert_contacts(
         replace_timezone=replace_timezone,
     )
     for row, values in rows:
-        upserter.add(row, values)
+        text = {k: "" if v is None else str(v) for k, v in values.items()}
+        if any(v.strip() for v in text.values()):
+            upserter.add(row, text)
+        else:
+            upserter.skip_empty()
     upserter.flush()
     return report
 
@@ -304,7 +303,7 @@ def _feed(upserter: _Upserter, header: list[str], records: Iterator[Any]) -> Non
         if isinstance(cells, csv.Error):
             upserter.reject_row(line, ANY_FIELD, f"malformed CSV: {cells}")
         elif not any(c.strip() for c in cells):
-            upserter.add(line, {})  # counted as empty
+            upserter.skip_empty()
         elif len(cells) != width:
             upserter.reject_row(line, ANY_FIELD, f"expected {width} columns, found {len(cells)}")
         elif (byte := _bad_byte("".join(cells))) is not None:
@@ -314,9 +313,15 @@ def _feed(upserter: _Upserter, header: list[str], records: Iterator[Any]) -> Non
             upserter.add(line, dict(zip(header, cells, strict=True)))
 
 
+def _dialect(session: Session) -> Any:
+    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+
+
 def _list_id(session: Session, name: str) -> int:
     """The id of the list called ``name``, created (as a local list) when missing."""
-    insert_ignore(session, table(ContactList), [{"name": name, "source": "local"}])
+    # ON CONFLICT DO NOTHING: two imports creating the same list at once both succeed.
+    stmt = _dialect(session).insert(table(ContactList)).on_conflict_do_nothing()
+    session.execute(stmt, [{"name": name, "source": "local", "created_at": utcnow()}])
     return session.scalars(select(ContactList.id).where(ContactList.name == name)).one()
 
 

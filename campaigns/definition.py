@@ -402,9 +402,12 @@ class MessageSpec(_Model):
             for name in sorted(set(self.defaults) - used)
         ]
 
-    def template_text(self) -> str:
-        """All literal text and placeholders that make up the message, for checks."""
-        return "\n".join([self.body or "", *(self.variables or {}).values()])
+    def clicksend_template_id(self) -> int | None:
+        """template_id as ClickSend's numeric id (None without one). A text id is a
+        SkillBoss (Prelude) template and raises ValueError here."""
+        if self.template_id is None or isinstance(self.template_id, int):
+            return self.template_id
+        raise ValueError(f"message.template_id: {self.template_id!r} is not a ClickSend id")
 
 
 # -- the definition -------------------------------------------------------------------
@@ -551,6 +554,8 @@ def _read_source(source: str | Path | Mapping[str, Any]) -> Any:
 def _path(loc: tuple[int | str, ...], below: str = "") -> str:
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic marks a bad dict key; the key itself names it
+            continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     if below:
         text = f"{text}.{below}" if text else below
@@ -570,7 +575,7 @@ def _messages(exc: ValidationError) -> list[str]:
         elif err["type"] == "extra_forbidden":
             text = "unknown key"
         else:
-            text = str(cause) if cause is not None else err["msg"]
+            text = str(cause) if isinstance(cause, Exception) else err["msg"]
             text = text[0].lower() + text[1:]
             value = err.get("input")
             if isinstance(value, str | int | float) and err["type"] != "value_error":
@@ -595,4 +600,4 @@ def load_definition(source: str | Path | Mapping[str, Any]) -> CampaignDefinitio
 def definition_to_json(defn: CampaignDefinition) -> dict[str, Any]:
     """JSON-ready form (as stored in ``campaigns.definition``); load_definition reads it
     back into an equal definition."""
-    return defn.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return defn.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)

@@ -103,7 +103,14 @@ def expand_run(
     last_id = 0
     while True:
         rows = session.execute(
-            select(Contact.id, Contact.phone, Contact.fields, Contact.timezone)
+            select(
+                Contact.id,
+                Contact.phone,
+                Contact.fields,
+                Contact.timezone,
+                Suppression.id.is_not(None).label("suppressed"),
+            )
+            .outerjoin(Suppression, Suppression.phone == Contact.phone)
             .where(Contact.list_id.in_(list_ids), Contact.id > last_id)
             .order_by(Contact.id)
             .limit(chunk_size)
@@ -111,17 +118,12 @@ def expand_run(
         if not rows:
             break
         last_id = rows[-1].id
-        suppressed = set(
-            session.scalars(
-                select(Suppression.phone).where(Suppression.phone.in_({r.phone for r in rows}))
-            )
-        )
         batch = []
         for row in rows:
             body, error = _render_message(render, defaults, row.phone, row.fields)
             status = "pending"
             plan = SendPlan()
-            if row.phone in suppressed:
+            if row.suppressed:
                 status, error = "suppressed", "number opted out"
             elif error is not None:
                 status = "failed"

@@ -15,7 +15,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from sandbox import routes_account, routes_admin, routes_lists, routes_mms_voice, routes_skillboss, routes_sms
+from sandbox import (
+    routes_account,
+    routes_admin,
+    routes_lists,
+    routes_mms_voice,
+    routes_skillboss,
+    routes_sms,
+)
 from sandbox.envelope import BadRequest, Missing, error
 from sandbox.lifecycle import background
 from sandbox.messaging import STATE_KEY
@@ -27,14 +34,9 @@ Next = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _endpoint(request: web.Request) -> str:
-    """A request's route without prefix, for the stats ("POST /sms/send")."""
+    """A request's route for the stats ("POST /v3/sms/send")."""
     resource = request.match_info.route.resource
-    path = resource.canonical if resource is not None else request.path
-    for prefix in (SKILLBOSS_PREFIX, CLICKSEND_PREFIX):
-        if path.startswith(prefix + "/"):
-            path = path[len(prefix) :]
-            break
-    return f"{request.method} {path}"
+    return f"{request.method} {resource.canonical if resource is not None else request.path}"
 
 
 def _basic_ok(header: str, state: SandboxState) -> bool:
@@ -45,12 +47,16 @@ def _basic_ok(header: str, state: SandboxState) -> bool:
         user, _, key = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return False
-    return hmac.compare_digest(user, state.config.username) & hmac.compare_digest(key, state.config.api_key)
+    return hmac.compare_digest(user, state.config.username) & hmac.compare_digest(
+        key, state.config.api_key
+    )
 
 
 def _bearer_ok(header: str, state: SandboxState) -> bool:
     scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), state.config.skillboss_api_key)
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip(), state.config.skillboss_api_key
+    )
 
 
 @web.middleware
@@ -73,6 +79,8 @@ async def api_middleware(request: web.Request, handler: Next) -> web.StreamRespo
         if decision is not None and not decision.allowed:
             state.stats.rate_limited_429 += 1
     if decision is not None and not decision.allowed:
+        if path.startswith("/v1/"):
+            return failure(429, "Too many requests.", headers=decision.headers())
         return error(429, "Too many requests. Please slow down.", headers=decision.headers())
     if state.config.latency_ms > 0:
         await asyncio.sleep(state.config.latency_ms / 1000)

@@ -32,7 +32,11 @@ VOICE_LANGS: dict[str, tuple[str, tuple[str, ...]]] = {
 def voice_langs() -> list[dict[str, Any]]:
     """GET /voice/lang data."""
     return [
-        {"code": code, "country": country, "gender": genders[0] if len(genders) == 1 else list(genders)}
+        {
+            "code": code,
+            "country": country,
+            "gender": genders[0] if len(genders) == 1 else list(genders),
+        }
         for code, (country, genders) in VOICE_LANGS.items()
     ]
 
@@ -41,7 +45,7 @@ def voice_langs() -> list[dict[str, Any]]:
 def countries() -> list[dict[str, str]]:
     """GET /countries data: every region phonenumbers knows, with its English name."""
     rows = [
-        {"code": code, "value": geocoder._region_display_name(code, "en") or code}  # noqa: SLF001
+        {"code": code, "value": geocoder._region_display_name(code, "en") or code}
         for code in phonenumbers.SUPPORTED_REGIONS
     ]
     return sorted(rows, key=lambda row: row["value"])

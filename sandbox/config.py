@@ -54,7 +54,11 @@ class SandboxConfig:
 
     def bucket_size(self) -> float:
         """Token bucket capacity."""
-        return float(self.rate_limit_burst) if self.rate_limit_burst > 0 else max(1.0, self.rate_limit_rps)
+        return (
+            float(self.rate_limit_burst)
+            if self.rate_limit_burst > 0
+            else max(1.0, self.rate_limit_rps)
+        )
 
     def update(self, changes: Mapping[str, Any]) -> list[str]:
         """Apply a partial update of the run-time fields; returns the names changed.

@@ -53,12 +53,16 @@ class ContactBook:
     def add_contact(self, list_id: int | str, values: Mapping[str, Any]) -> Contact:
         contact_list = self.get_list(list_id)
         now = self._clock()
-        fields = {name: str(values[name]) for name in CONTACT_FIELDS if values.get(name) is not None}
+        fields = {
+            name: str(values[name]) for name in CONTACT_FIELDS if values.get(name) is not None
+        }
         contact = Contact(next(self._contact_ids), contact_list.list_id, fields, now, now)
         contact_list.contacts[contact.contact_id] = contact
         return contact
 
-    def update_contact(self, list_id: int | str, contact_id: int | str, values: Mapping[str, Any]) -> Contact:
+    def update_contact(
+        self, list_id: int | str, contact_id: int | str, values: Mapping[str, Any]
+    ) -> Contact:
         contact = self.get_contact(list_id, contact_id)
         for name in CONTACT_FIELDS:
             if name in values and values[name] is not None:
@@ -70,11 +74,15 @@ class ContactBook:
         contact = self.get_contact(list_id, contact_id)
         del self.lists[contact.list_id].contacts[contact.contact_id]
 
-    def copy_contact(self, from_list: int | str, contact_id: int | str, to_list: int | str) -> Contact:
+    def copy_contact(
+        self, from_list: int | str, contact_id: int | str, to_list: int | str
+    ) -> Contact:
         contact = self.get_contact(from_list, contact_id)
         return self.add_contact(to_list, contact.fields)
 
-    def transfer_contact(self, from_list: int | str, contact_id: int | str, to_list: int | str) -> Contact:
+    def transfer_contact(
+        self, from_list: int | str, contact_id: int | str, to_list: int | str
+    ) -> Contact:
         target = self.get_list(to_list)
         contact = self.get_contact(from_list, contact_id)
         del self.lists[contact.list_id].contacts[contact.contact_id]
@@ -86,7 +94,10 @@ class ContactBook:
     def remove_duplicates(self, list_id: int | str, fields: Mapping[str, Any] | None = None) -> int:
         """Drop later contacts with the same phone number (and the named fields); count them."""
         contact_list = self.get_list(list_id)
-        names = ["phone_number", *[n for n in (fields or {}) if n in CONTACT_FIELDS and n != "phone_number"]]
+        names = [
+            "phone_number",
+            *[n for n in (fields or {}) if n in CONTACT_FIELDS and n != "phone_number"],
+        ]
         seen: set[tuple[str, ...]] = set()
         removed = 0
         for contact_id, contact in list(contact_list.contacts.items()):
@@ -100,8 +111,12 @@ class ContactBook:
     def remove_opted_out(self, list_id: int | str, opt_out_list_id: int | str) -> int:
         """Drop contacts whose number is in the opt-out list; count them."""
         contact_list = self.get_list(list_id)
-        opted = {c.fields.get("phone_number") for c in self.get_list(opt_out_list_id).contacts.values()}
-        doomed = [cid for cid, c in contact_list.contacts.items() if c.fields.get("phone_number") in opted]
+        opted = {
+            c.fields.get("phone_number") for c in self.get_list(opt_out_list_id).contacts.values()
+        }
+        doomed = [
+            cid for cid, c in contact_list.contacts.items() if c.fields.get("phone_number") in opted
+        ]
         for contact_id in doomed:
             del contact_list.contacts[contact_id]
         return len(doomed)

@@ -26,7 +26,9 @@ MIN_LIMIT, MAX_LIMIT, DEFAULT_LIMIT = 15, 100, 15
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_response(
+    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """A compact JSON answer."""
     return web.Response(
         body=_dumps(payload).encode(),
@@ -38,7 +40,9 @@ def json_response(payload: Any, status: int = 200, headers: Mapping[str, str] | 
 
 def ok(data: Any, message: str = "Here you go.") -> web.Response:
     """HTTP 200 with ``response_code: SUCCESS``."""
-    return json_response({"http_code": 200, "response_code": "SUCCESS", "response_msg": message, "data": data})
+    return json_response(
+        {"http_code": 200, "response_code": "SUCCESS", "response_msg": message, "data": data}
+    )
 
 
 def error(
@@ -79,7 +83,9 @@ def page(request: web.Request, items: Sequence[T]) -> tuple[dict[str, Any], Sequ
     ``limit`` is held to 15..100 and ``page`` starts at 1, as ClickSend does.
     """
     query = request.query
-    limit = min(MAX_LIMIT, max(MIN_LIMIT, int_param(query, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT))
+    limit = min(
+        MAX_LIMIT, max(MIN_LIMIT, int_param(query, "limit", DEFAULT_LIMIT) or DEFAULT_LIMIT)
+    )
     current = max(1, int_param(query, "page", 1) or 1)
     total = len(items)
     last = max(1, math.ceil(total / limit))
@@ -116,8 +122,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadRequest(f"body: not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except UnicodeDecodeError:
+        raise BadRequest("body: not UTF-8 text") from None
     if not isinstance(body, dict):
         raise BadRequest("body: expected a JSON object")
     return body

@@ -30,7 +30,11 @@ def _due_pushes(state: SandboxState) -> list[tuple[int, Receipt]]:
         waiting = []
         while state.push_queue:
             when, attempts, receipt = state.push_queue.popleft()
-            (due.append((attempts, receipt)) if when <= now else waiting.append((when, attempts, receipt)))
+            (
+                due.append((attempts, receipt))
+                if when <= now
+                else waiting.append((when, attempts, receipt))
+            )
         state.push_queue.extend(waiting)
     return due
 

@@ -77,7 +77,12 @@ def _matches(message: Message, terms: list[tuple[str | None, str]]) -> bool:
     case), or a bare word found in any of them. Other fields (custom_string) filter nothing,
     as at ClickSend."""
     status = render.HISTORY_STATUS[message.state].lower()
-    values = {"to": message.to, "from": message.sender, "status": status, "message_id": message.message_id}
+    values = {
+        "to": message.to,
+        "from": message.sender,
+        "status": status,
+        "message_id": message.message_id,
+    }
     for name, wanted in terms:
         if name is None:
             if not any(wanted.lower() in v.lower() for v in values.values()):
@@ -96,7 +101,10 @@ def _terms(q: str) -> list[tuple[str | None, str]]:
         if not part:
             continue
         name, sep, value = part.partition(":")
-        terms.append((name.strip().lower(), value.strip()) if sep else (None, part))
+        name, value = name.strip().lower(), value.strip()
+        if name == "to" and value.isdigit():
+            value = "+" + value  # an unescaped "+" in a query string arrives as a space
+        terms.append((name, value) if sep else (None, part))
     return terms
 
 
@@ -173,8 +181,12 @@ def receipt_handler(kind: str) -> Handler:
             if message is None or message.kind != kind:
                 raise Missing(f"message_id: no message {message_id}")
             found = [r for r in state.receipts if r.message_id == message_id]
-            receipt = found[-1] if found else Receipt(
-                message_id, kind, QUEUED, message.send_at, message.date, message.custom_string
+            receipt = (
+                found[-1]
+                if found
+                else Receipt(
+                    message_id, kind, QUEUED, message.send_at, message.date, message.custom_string
+                )
             )
         return ok(render.receipt(receipt), "Here is your receipt.")
 
@@ -192,7 +204,9 @@ def cancel_handler(kind: str) -> Handler:
             if message is None or message.kind != kind:
                 raise Missing(f"message_id: no message {message_id}")
             if not state.cancel(message):
-                raise BadRequest(f"message_id: {message_id} is not scheduled, so it cannot be cancelled")
+                raise BadRequest(
+                    f"message_id: {message_id} is not scheduled, so it cannot be cancelled"
+                )
             data: Any = render.sms_history(message) if kind == "sms" else []
         return ok(data, "Message has been cancelled.")
 

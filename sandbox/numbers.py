@@ -6,16 +6,19 @@ otherwise spend most of its time in the parser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumber
 
-try:  # phonenumbers' own matcher; used to try the common number types first
-    from phonenumbers.phonenumberutil import _is_number_matching_desc
-except ImportError:  # pragma: no cover - a future phonenumbers without it
-    _is_number_matching_desc = None
+# phonenumbers' own pattern matcher, used to try the common number types first; a future
+# phonenumbers without it just takes the slower general path.
+_is_number_matching_desc: Callable[[str, Any], bool] | None = getattr(
+    phonenumbers.phonenumberutil, "_is_number_matching_desc", None
+)
 
 # ClickSend's test numbers: accepted, "delivered", never sent nor charged.
 TEST_NUMBERS = frozenset({"+61411111111", "+61422222222", "+14055555555", "+447777777777"})
@@ -86,15 +89,17 @@ def _mobile_or_fixed(number: PhoneNumber, region: str) -> bool:
 
 def _region(number: PhoneNumber) -> str | None:
     """The region the number is valid in, or None when it is not valid."""
-    main = phonenumbers.region_code_for_country_code(number.country_code)
+    main = phonenumbers.region_code_for_country_code(number.country_code or 0)
     if _mobile_or_fixed(number, main) or phonenumbers.is_valid_number_for_region(number, main):
         return main  # the common case, and far cheaper than scanning every region
-    if len(COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())) > 1 and phonenumbers.is_valid_number(number):
+    if len(
+        COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    ) > 1 and phonenumbers.is_valid_number(number):
         return phonenumbers.region_code_for_number(number) or ""
     return None
 
 
-@lru_cache(maxsize=1_000_000)
+@lru_cache(maxsize=250_000)
 def lookup(text: str, region: str = "US") -> Recipient:
     """What ClickSend would make of ``text`` sent with default region ``region``."""
     raw = text.strip()
@@ -108,7 +113,9 @@ def lookup(text: str, region: str = "US") -> Recipient:
         return Recipient(e164, _test_region(e164), True, True)
     found = _region(number)
     if found is None:
-        return Recipient(e164, phonenumbers.region_code_for_country_code(number.country_code), False, False)
+        return Recipient(
+            e164, phonenumbers.region_code_for_country_code(number.country_code or 0), False, False
+        )
     return Recipient(e164, found, True, False)
 
 

@@ -60,12 +60,28 @@ def sms_result(m: Message, status: str = "SUCCESS") -> dict[str, Any]:
 
 def blocked(entry: dict[str, Any], status: str) -> dict[str, Any]:
     """A message refused with ``status``: no schedule, no parts, no price."""
-    return {**entry, "schedule": "", "message_parts": 0, "message_price": ZERO_PRICE, "status": status}
+    return {
+        **entry,
+        "schedule": "",
+        "message_parts": 0,
+        "message_price": ZERO_PRICE,
+        "status": status,
+    }
 
 
 def sms_price_result(entry: dict[str, Any]) -> dict[str, Any]:
     """A price answer entry: dates as strings, as ClickSend's price schema has them."""
-    keep = ("to", "body", "from", "message_id", "message_parts", "message_price", "custom_string", "country", "status")
+    keep = (
+        "to",
+        "body",
+        "from",
+        "message_id",
+        "message_parts",
+        "message_price",
+        "custom_string",
+        "country",
+        "status",
+    )
     out = {k: entry[k] for k in keep}
     out["date"] = str(entry["date"])
     out["schedule"] = str(entry["schedule"])

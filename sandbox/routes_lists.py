@@ -12,7 +12,7 @@ from aiohttp import web
 
 from sandbox import render
 from sandbox.contacts import NotFound
-from sandbox.envelope import BadRequest, Missing, int_param, ok, paged, read_json
+from sandbox.envelope import BadRequest, Missing, int_param, ok, page, paged, read_json
 from sandbox.messaging import Handler, state_of
 from sandbox.records import CONTACT_FIELDS, ContactList
 from sandbox.state import SandboxState
@@ -33,10 +33,32 @@ def _name(body: Mapping[str, Any]) -> str:
 
 
 async def lists(request: web.Request) -> web.StreamResponse:
+    """GET /lists: this one answers with Laravel's longer paginator (links, first/last URLs)."""
     state = state_of(request)
     with state.lock:
         rows = list(state.contacts.lists.values())
-    return paged(request, rows, render.contact_list, "Here are your contact lists.")
+    fields, chunk = page(request, rows)
+    last = fields["last_page"]
+
+    def url(number: int) -> str:
+        return str(request.url.with_query({**request.query, "page": str(number)}))
+
+    links = [
+        {
+            "url": url(number),
+            "label": str(number),
+            "page": number,
+            "active": number == fields["current_page"],
+        }
+        for number in range(1, last + 1)
+    ]
+    extra = {
+        "first_page_url": url(1),
+        "last_page_url": url(last),
+        "path": str(request.url.with_query(None)),
+    }
+    data = {**fields, **extra, "links": links, "data": [render.contact_list(c) for c in chunk]}
+    return ok(data, "Here are your contact lists.")
 
 
 async def list_create(request: web.Request) -> web.StreamResponse:
@@ -49,7 +71,9 @@ async def list_create(request: web.Request) -> web.StreamResponse:
 async def list_get(request: web.Request) -> web.StreamResponse:
     state = state_of(request)
     with state.lock:
-        return ok(render.contact_list(_list(state, request.match_info["list_id"])), "Here is your list.")
+        return ok(
+            render.contact_list(_list(state, request.match_info["list_id"])), "Here is your list."
+        )
 
 
 async def list_rename(request: web.Request) -> web.StreamResponse:
@@ -74,7 +98,9 @@ async def remove_duplicates(request: web.Request) -> web.StreamResponse:
     fields = (await read_json(request)).get("fields")
     with state.lock:
         contact_list = _list(state, request.match_info["list_id"])
-        deleted = state.contacts.remove_duplicates(contact_list.list_id, fields if isinstance(fields, dict) else None)
+        deleted = state.contacts.remove_duplicates(
+            contact_list.list_id, fields if isinstance(fields, dict) else None
+        )
     return ok({"deleted": deleted}, "Duplicate contacts have been removed.")
 
 
@@ -91,7 +117,9 @@ def _contact_values(body: Mapping[str, Any], *, require_phone: bool) -> dict[str
     unknown = sorted(set(body) - set(CONTACT_FIELDS) - {"date_added"})
     if unknown:
         raise BadRequest(f"{unknown[0]}: not a contact field")
-    if require_phone and not (body.get("phone_number") or body.get("email") or body.get("fax_number")):
+    if require_phone and not (
+        body.get("phone_number") or body.get("email") or body.get("fax_number")
+    ):
         raise BadRequest("phone_number: a phone number, email or fax number is required")
     return dict(body)
 
@@ -102,7 +130,9 @@ async def contacts(request: web.Request) -> web.StreamResponse:
     with state.lock:
         contact_list = _list(state, request.match_info["list_id"])
         rows = [
-            c for c in contact_list.contacts.values() if updated_after is None or c.date_updated > updated_after
+            c
+            for c in contact_list.contacts.values()
+            if updated_after is None or c.date_updated > updated_after
         ]
         name = contact_list.list_name
     return paged(request, rows, lambda c: render.contact(c, name), "Here are your contacts.")
@@ -112,7 +142,9 @@ def _contact_answer(state: SandboxState, list_id: int, contact: Any, message: st
     return ok(render.contact(contact, state.contacts.get_list(list_id).list_name), message)
 
 
-def _contact_call(request: web.Request, action: str, values: Mapping[str, Any] | None = None) -> web.Response:
+def _contact_call(
+    request: web.Request, action: str, values: Mapping[str, Any] | None = None
+) -> web.Response:
     state = state_of(request)
     info = request.match_info
     book = state.contacts
@@ -128,16 +160,22 @@ def _contact_call(request: web.Request, action: str, values: Mapping[str, Any] |
                 book.delete_contact(info["list_id"], info["contact_id"])
                 return ok([], "Contact has been deleted.")
             elif action == "copy":
-                contact = book.copy_contact(info["from_list_id"], info["contact_id"], info["to_list_id"])
+                contact = book.copy_contact(
+                    info["from_list_id"], info["contact_id"], info["to_list_id"]
+                )
             else:
-                contact = book.transfer_contact(info["from_list_id"], info["contact_id"], info["to_list_id"])
+                contact = book.transfer_contact(
+                    info["from_list_id"], info["contact_id"], info["to_list_id"]
+                )
         except NotFound as exc:
             raise Missing(f"{exc.args[0].split()[0]}_id: no {exc.args[0]}") from None
         return _contact_answer(state, contact.list_id, contact, f"Contact {action} done.")
 
 
 async def contact_create(request: web.Request) -> web.StreamResponse:
-    return _contact_call(request, "create", _contact_values(await read_json(request), require_phone=True))
+    return _contact_call(
+        request, "create", _contact_values(await read_json(request), require_phone=True)
+    )
 
 
 async def contact_get(request: web.Request) -> web.StreamResponse:
@@ -145,7 +183,9 @@ async def contact_get(request: web.Request) -> web.StreamResponse:
 
 
 async def contact_update(request: web.Request) -> web.StreamResponse:
-    return _contact_call(request, "update", _contact_values(await read_json(request), require_phone=False))
+    return _contact_call(
+        request, "update", _contact_values(await read_json(request), require_phone=False)
+    )
 
 
 async def contact_delete(request: web.Request) -> web.StreamResponse:
@@ -191,10 +231,14 @@ async def import_contacts(request: web.Request) -> web.StreamResponse:
     with state.lock:
         list_id = _list(state, request.match_info["list_id"]).list_id
     order = body.get("field_order")
-    rows = _rows(await _fetch(str(body.get("file_url") or "")), order if isinstance(order, str) else None)
+    rows = _rows(
+        await _fetch(str(body.get("file_url") or "")), order if isinstance(order, str) else None
+    )
     with state.lock:
         ids = [str(state.contacts.add_contact(list_id, row).contact_id) for row in rows]
-    return ok({"msg": f"{len(ids)} contacts imported.", "ids": ids, "id": str(list_id)}, "Import done.")
+    return ok(
+        {"msg": f"{len(ids)} contacts imported.", "ids": ids, "id": str(list_id)}, "Import done."
+    )
 
 
 ROUTES: list[tuple[str, str, Handler]] = [

@@ -21,16 +21,23 @@ from sandbox.sending import submit
 from sandbox.state import SandboxState
 
 SANDBOX_CODE = "123456"
-MODELS = {
-    "prelude/notify-send": {"inputs": {"template_id": "string", "to": "string", "variables": "object"}},
+MODELS: dict[str, dict[str, Any]] = {
+    "prelude/notify-send": {
+        "inputs": {"template_id": "string", "to": "string", "variables": "object"}
+    },
     "prelude/verify-send": {"inputs": {"target": {"type": "phone_number", "value": "string"}}},
-    "prelude/verify-check": {"inputs": {"target": {"type": "phone_number", "value": "string"}, "code": "string"}},
+    "prelude/verify-check": {
+        "inputs": {"target": {"type": "phone_number", "value": "string"}, "code": "string"}
+    },
 }
 PLACEHOLDER = re.compile(r"\{\{?\s*(\w+)\s*\}?\}")
 
 
-def failure(status: int, message: str) -> web.Response:
-    return json_response({"status": "error", "error": {"message": message}}, status=status)
+def failure(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    """The hub's error answer."""
+    return json_response(
+        {"status": "error", "error": {"message": message}}, status=status, headers=headers
+    )
 
 
 def success(result: dict[str, Any]) -> web.Response:
@@ -45,11 +52,17 @@ def _render(state: SandboxState, template_id: str, variables: dict[str, Any]) ->
     """The text: our SMS template with that id (or name) filled in, else the "message" variable."""
     with state.lock:
         template = next(
-            (t for t in state.templates.values() if template_id in (str(t.template_id), t.template_name)),
+            (
+                t
+                for t in state.templates.values()
+                if template_id in (str(t.template_id), t.template_name)
+            ),
             None,
         )
     if template is None:
-        return str(variables.get("message") or f"[{template_id}] " + " ".join(map(str, variables.values())))
+        return str(
+            variables.get("message") or f"[{template_id}] " + " ".join(map(str, variables.values()))
+        )
     return PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), m.group(0))), template.body)
 
 
@@ -62,7 +75,11 @@ def _target(inputs: dict[str, Any]) -> str | None:
 
 
 def notify_send(state: SandboxState, inputs: dict[str, Any]) -> web.Response:
-    template_id, to, variables = inputs.get("template_id"), inputs.get("to"), inputs.get("variables") or {}
+    template_id, to, variables = (
+        inputs.get("template_id"),
+        inputs.get("to"),
+        inputs.get("variables") or {},
+    )
     if not isinstance(template_id, str) or not template_id:
         return failure(400, "inputs.template_id: a template id is required")
     if not isinstance(to, str) or not to:
@@ -95,7 +112,14 @@ def verify_send(state: SandboxState, inputs: dict[str, Any]) -> web.Response:
     e164 = lookup(number).e164
     with state.lock:
         state.verifications[e164] = SANDBOX_CODE
-    return success({"id": f"vrf_{uuid.uuid4().hex[:26]}", "status": "success", "method": "message", "channels": ["sms"]})
+    return success(
+        {
+            "id": f"vrf_{uuid.uuid4().hex[:26]}",
+            "status": "success",
+            "method": "message",
+            "channels": ["sms"],
+        }
+    )
 
 
 def verify_check(state: SandboxState, inputs: dict[str, Any]) -> web.Response:
@@ -125,7 +149,9 @@ async def run(request: web.Request) -> web.StreamResponse:
         return failure(400, f"model: unknown model {model!r}; known: {', '.join(MODELS)}")
     if not isinstance(inputs, dict):
         return failure(400, "inputs: an object is required")
-    handler = {"prelude/notify-send": notify_send, "prelude/verify-send": verify_send}.get(str(model), verify_check)
+    handler = {"prelude/notify-send": notify_send, "prelude/verify-send": verify_send}.get(
+        str(model), verify_check
+    )
     return handler(state, inputs)
 
 

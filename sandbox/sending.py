@@ -161,8 +161,8 @@ class Judge:
             price=Decimal("0"),
             country=recipient.country,
             test=recipient.test,
-            list_id=message.get("list_id") and str(message["list_id"]),
-            contact_id=message.get("contact_id") and str(message["contact_id"]),
+            list_id=_text(message, "list_id") or None,
+            contact_id=_text(message, "contact_id") or None,
         )
         status = self._check(message, record, recipient.valid, send_at is not None)
         entry = self.render(record, status)
@@ -172,7 +172,9 @@ class Judge:
             self.state.accept(record)
         return entry, record
 
-    def _check(self, message: dict[str, Any], record: Message, valid: bool, schedule_ok: bool) -> str:
+    def _check(
+        self, message: dict[str, Any], record: Message, valid: bool, schedule_ok: bool
+    ) -> str:
         """The per-message status; fills parts and price when the message can go."""
         if not record.body.strip():
             return "EMPTY_MESSAGE"
@@ -186,7 +188,9 @@ class Judge:
         problem = getattr(self, f"_check_{self.kind}")(message, record)
         if problem:
             return str(problem)
-        if self.commit and self.state.is_throttled(f"{self.kind}:{record.to}", record.body, self.state.now()):
+        if self.commit and self.state.is_throttled(
+            f"{self.kind}:{record.to}", record.body, self.state.now()
+        ):
             return "THROTTLED"
         if not record.test:  # ClickSend's test numbers are never charged
             if record.price > self.budget:

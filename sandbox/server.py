@@ -67,7 +67,9 @@ def start_in_thread(
         await stopped.wait()
         await runner.cleanup()
 
-    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), name="sandbox", daemon=True)
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(main(),), name="sandbox", daemon=True
+    )
     thread.start()
     ready.wait(timeout=30)
     if "error" in result or "port" not in result:

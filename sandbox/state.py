@@ -61,11 +61,11 @@ class Stats:
     def as_json(self) -> dict[str, Any]:
         return {
             "requests_total": self.requests_total,
-            "by_endpoint": dict(self.by_endpoint),
-            "rate_limited_429": self.rate_limited_429,
-            "injected_500": self.injected_500,
-            "drops": self.drops,
-            "max_requests_per_second": self.max_requests_per_second,
+            "requests_by_endpoint": dict(self.by_endpoint),
+            "rate_limited": self.rate_limited_429,
+            "errors_injected": self.injected_500,
+            "drops_injected": self.drops,
+            "max_requests_in_1s": self.max_requests_per_second,
             "messages_accepted": self.messages_accepted,
         }
 
@@ -87,6 +87,7 @@ class SandboxState:
             self.balance: Decimal = self.config.balance
             self.messages: dict[str, Message] = {}
             self.by_recipient: dict[str, list[Message]] = {}
+            self.by_custom_string: dict[str, list[Message]] = {}
             self.order: list[Message] = []  # in acceptance order, for history
             self.receipts: list[Receipt] = []
             self.push_queue: deque[tuple[float, int, Receipt]] = deque()
@@ -137,6 +138,7 @@ class SandboxState:
         """Record an accepted message and plan its sending and receipt. Caller holds the lock."""
         self.messages[message.message_id] = message
         self.by_recipient.setdefault(message.to, []).append(message)
+        self.by_custom_string.setdefault(message.custom_string, []).append(message)
         self.order.append(message)
         self.stats.messages_accepted += 1
         if message.scheduled:
@@ -240,7 +242,8 @@ class SandboxState:
             reply = Inbound(
                 message_id=new_message_id(),
                 sender=sender,
-                to=to or (original.sender if original and original.sender else DEFAULT_INBOUND_NUMBER),
+                to=to
+                or (original.sender if original and original.sender else DEFAULT_INBOUND_NUMBER),
                 body=body,
                 timestamp=self.now_int(),
                 original_message_id=original.message_id if original else "",
@@ -264,9 +267,12 @@ class SandboxState:
             by_custom: Counter[str] = Counter()
             cancelled: list[str] = []
             delivered = 0
-            for message in self.order:
-                if custom_string is not None and message.custom_string != custom_string:
-                    continue
+            chosen = (
+                self.order
+                if custom_string is None
+                else self.by_custom_string.get(custom_string, [])
+            )
+            for message in chosen:
                 pairs[message.pair] += 1
                 by_recipient[message.to] += 1
                 by_custom[message.custom_string] += 1

@@ -73,6 +73,11 @@ class Recurrence:
     until: datetime | None = None  # aware; the last instant an occurrence may have
     catch_up: CatchUp = "latest"
     overlap: Overlap = "skip"
+    # First occurrence after a given instant, remembered: a tick asks the same question
+    # every second, and expanding a cron expression is the costly part.
+    _next: dict[datetime | None, datetime | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         if (self.cron is None) == (self.send_at is None):
@@ -120,8 +125,12 @@ class Recurrence:
                 return at
         return None
 
-    def next_after(self, instant: datetime) -> datetime | None:
-        return next(self.after(instant), None)
+    def next_after(self, instant: datetime | None) -> datetime | None:
+        if instant not in self._next:
+            if len(self._next) > 64:
+                self._next.clear()
+            self._next[instant] = next(self.after(instant), None)
+        return self._next[instant]
 
     def upcoming(self, start: datetime, count: int) -> list[datetime]:
         out = []
@@ -138,6 +147,9 @@ class Recurrence:
         send_at campaign's single occurrence counts even if it lies before the start.
         """
         floor = last if last is not None else (None if self.send_at else started_at)
+        upcoming = self.next_after(floor)
+        if upcoming is None or upcoming > now:
+            return DueOccurrences()
         if self.catch_up == "all":
             fire: list[datetime] = []
             for at in self.after(floor):
@@ -157,11 +169,13 @@ class Recurrence:
         return DueOccurrences(fire=[latest])
 
     def finished(self, last: datetime | None, now: datetime) -> bool:
-        """True once no occurrence is left after the later of ``last`` and ``now``."""
-        floor = max(x for x in (last, now) if x is not None)
-        if self.send_at is not None and last is None and self.send_at.astimezone(UTC) > now:
+        """True once nothing is left to fire after ``last`` (the latest occurrence handled);
+        called after ``due``, so a send_at in the past without a run was dropped."""
+        if self.send_at is not None:
+            return last is not None or self.send_at < now
+        if self.until is None:
             return False
-        return self.next_after(floor) is None
+        return now > self.until or self.next_after(last or now) is None
 
     def _allowed(self, at: datetime) -> bool:
         return self.until is None or at <= self.until

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from campaigns.clock import as_utc
 from campaigns.expand import Planner, SendPlan
-from campaigns.phones import InvalidPhone, region_of, timezones_for
+from campaigns.phones import UNKNOWN_ZONE, InvalidPhone, region_of, timezones_for
 from scheduler.windows import Window, next_common_opening
 
 # A reminder found this little past its time (expansion takes a moment) still goes out.
@@ -68,6 +68,30 @@ def zone_named(name: str | None) -> ZoneInfo | None:
         return None
 
 
+# phonenumbers places a number by its first nine digits (TIMEZONE_LONGEST_PREFIX) and its
+# type, which follows from its prefix and length; parsing every recipient costs ~0.3 ms,
+# so the answer is kept per (prefix, length).
+_ZONE_PREFIX = 10  # "+" and nine digits
+_facts_by_prefix: dict[tuple[str, int], tuple[str | None, tuple[str, ...]]] = {}
+
+
+def number_facts(phone: str) -> tuple[str | None, tuple[str, ...]]:
+    """(ISO region, IANA zone names) phonenumbers gives for an E.164 number; the names
+    are empty when it cannot place the number."""
+    key = (phone[:_ZONE_PREFIX], len(phone))
+    facts = _facts_by_prefix.get(key)
+    if facts is None:
+        try:
+            names = tuple(n for n in timezones_for(phone) if n != UNKNOWN_ZONE)
+            facts = (region_of(phone), names)
+        except InvalidPhone:
+            facts = (None, ())
+        if len(_facts_by_prefix) > 200_000:
+            _facts_by_prefix.clear()
+        _facts_by_prefix[key] = facts
+    return facts
+
+
 def recipient_zones(phone: str, contact_zone: str | None, rules: PlanRules) -> list[ZoneInfo]:
     """The zones the recipient may be in, most specific source first."""
     own = zone_named(contact_zone)
@@ -75,14 +99,9 @@ def recipient_zones(phone: str, contact_zone: str | None, rules: PlanRules) -> l
         return [own]
     if rules.zone_override is not None:
         return [rules.zone_override]
-    try:
-        if rules.country_zones:
-            country = region_of(phone)
-            if country is not None and country in rules.country_zones:
-                return [rules.country_zones[country]]
-        names = timezones_for(phone)
-    except InvalidPhone:
-        names = []
+    country, names = number_facts(phone)
+    if country is not None and country in rules.country_zones:
+        return [rules.country_zones[country]]
     zones = [z for z in (zone_named(n) for n in names) if z is not None]
     return zones or [rules.zone]
 

@@ -7,9 +7,11 @@ deadline); ``plan_rules`` gives how each recipient's message is timed within a r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,12 +41,26 @@ class Timing:
 
 
 def _schedule(definition: Mapping[str, Any]) -> Schedule | None:
-    return load_definition(definition).schedule
+    # The tick reads every active campaign each second: validate each distinct
+    # definition once (a Schedule is immutable).
+    return _parsed_schedule(json.dumps(definition, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=4096)
+def _parsed_schedule(text: str) -> Schedule | None:
+    return load_definition(json.loads(text)).schedule
 
 
 def campaign_timing(definition: Mapping[str, Any]) -> Timing:
     """The timing of a stored definition; ValueError naming the field when unusable."""
-    schedule = _schedule(definition)
+    return _timing(json.dumps(definition, sort_keys=True, default=str))
+
+
+@lru_cache(maxsize=4096)
+def _timing(text: str) -> Timing:
+    # Cached per distinct definition: the Recurrence it holds remembers its next
+    # occurrence, which makes an idle tick cheap.
+    schedule = _schedule(json.loads(text))
     if schedule is None:
         return Timing(zone=ZoneInfo("UTC"))
     recurrence = None

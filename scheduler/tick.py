@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -19,7 +20,6 @@ from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import (
     ACTIVE_RUN_STATUSES,
-    active_runs,
     create_run,
     finish_if_done,
     set_run_status,
@@ -46,15 +46,16 @@ def tick(settings: Settings, now: datetime | None = None) -> TickResult:
     now = now or utcnow()
     result = TickResult()
     with session_scope(settings.database_url) as session:
-        to_pending, to_unknown = expire_leases(session, now)
-        result.leases_recovered = to_pending + to_unknown
+        result.leases_recovered = expire_leases(session, now)
         if result.leases_recovered:
             log.warning(
-                "recovered %d expired claims (%d to look up)", result.leases_recovered, to_unknown
+                "%d expired claims will be looked up at the provider", result.leases_recovered
             )
         create_due_runs(session, now)
         result.to_expand = _claim_kicks(session, now, ("scheduled", "expanding"), due_work=None)
-        result.to_dispatch = _claim_kicks(session, now, ("sending",), due_work=_has_due_work(now))
+        # Work is due, or the deadline passed and the held messages must be expired.
+        due = or_(_has_due_work(now), Run.expires_at <= now)
+        result.to_dispatch = _claim_kicks(session, now, ("sending",), due_work=due)
         _finish_idle_runs(session, now)
     return result
 
@@ -66,23 +67,32 @@ def create_due_runs(session: Session, now: datetime) -> list[int]:
     last_occurrence = (
         select(func.max(Run.occurrence)).where(Run.campaign_id == Campaign.id).scalar_subquery()
     )
+    busy = exists().where(Run.campaign_id == Campaign.id, Run.status.in_(ACTIVE_RUN_STATUSES))
     rows = session.execute(
-        select(Campaign, last_occurrence).where(
+        select(Campaign, last_occurrence, busy).where(
             Campaign.status == "active", Campaign.started_at.is_not(None)
         )
     ).all()
-    for campaign, last in rows:
+    for campaign, last, has_active in rows:
+        if last is not None and not _recurring(campaign.definition):
+            continue  # its one run exists
         try:
             timing = campaign_timing(campaign.definition)
         except ValueError as exc:
             _pause_broken(session, campaign, exc)
             continue
         if timing.recurrence is None:
-            if last is None:
-                created.extend(_single_run(session, campaign, timing))
+            created.extend(_single_run(session, campaign, timing))
             continue
-        created.extend(_scheduled_runs(session, campaign, timing, as_utc(last), now))
+        created.extend(
+            _scheduled_runs(session, campaign, timing, as_utc(last), now, bool(has_active))
+        )
     return created
+
+
+def _recurring(definition: dict[str, Any]) -> bool:
+    schedule = definition.get("schedule") or {}
+    return bool(schedule.get("send_at") or schedule.get("cron"))
 
 
 def _single_run(session: Session, campaign: Campaign, timing: Timing) -> list[int]:
@@ -93,20 +103,25 @@ def _single_run(session: Session, campaign: Campaign, timing: Timing) -> list[in
 
 
 def _scheduled_runs(
-    session: Session, campaign: Campaign, timing: Timing, last: datetime | None, now: datetime
+    session: Session,
+    campaign: Campaign,
+    timing: Timing,
+    last: datetime | None,
+    now: datetime,
+    has_active: bool,
 ) -> list[int]:
     recurrence = timing.recurrence
     assert recurrence is not None
     started = as_utc(campaign.started_at)
     assert started is not None
     due = recurrence.due(last, started, now)
-    busy = recurrence.overlap == "skip" and bool(active_runs(session, campaign.id))
+    skip = recurrence.overlap == "skip" and has_active
     created = []
     for occurrence in due.fire:
         run = create_run(session, campaign, occurrence, expires_at=timing.expires_at(occurrence))
         if run is None:
             continue  # another tick made it: one run per occurrence
-        if busy:
+        if skip:
             # Recorded, not sent: the row keeps the occurrence from firing again.
             set_run_status(
                 session,
@@ -120,7 +135,7 @@ def _scheduled_runs(
         created.append(run.id)
     if due.fire:
         last = max(due.fire)
-    if recurrence.finished(last, now) and not active_runs(session, campaign.id):
+    if not has_active and not created and recurrence.finished(last, now):
         campaign.status = "finished"
         campaign.status_reason = "no occurrence left in the schedule"
     return created

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from scheduler.occurrences import to_utc
@@ -56,6 +57,12 @@ class Window:
 
 
 def next_common_opening(window: Window, instant: datetime, zones: Sequence[ZoneInfo]) -> datetime:
+    """See ``_common_opening``; cached, since most recipients of a run share the answer."""
+    return _common_opening(window, instant, tuple(zones))
+
+
+@lru_cache(maxsize=8192)
+def _common_opening(window: Window, instant: datetime, zones: tuple[ZoneInfo, ...]) -> datetime:
     """The first instant at or after ``instant`` when the window is open in all ``zones``.
 
     Zones whose windows never overlap (e.g. 12 hours apart with a short window) fall

@@ -73,34 +73,42 @@ def test_claims_skip_rows_not_yet_due(db_url: str) -> None:
     assert len(batch) == 3 and first not in {b.id for b in batch}
 
 
-def test_expired_leases_return_to_pending_or_unknown(db_url: str) -> None:
+def test_expired_leases_become_unknown_and_live_ones_stay(db_url: str) -> None:
     run_id = _run(db_url, 4)
     now = utcnow()
     with session_scope(db_url) as session:
         claims.claim_batch(
-            session, run_id, 2, token="never-sent", lease_until=now - timedelta(seconds=1), now=now
+            session, run_id, 2, token="dead", lease_until=now - timedelta(seconds=1), now=now
         )
     with session_scope(db_url) as session:
         claims.claim_batch(
-            session, run_id, 2, token="maybe-sent", lease_until=now - timedelta(seconds=1), now=now
+            session, run_id, 1, token="alive", lease_until=now + timedelta(seconds=60), now=now
         )
-        claims.mark_attempted(session, "maybe-sent", now)
     with session_scope(db_url) as session:
-        assert claims.expire_leases(session, now) == (2, 2)
+        assert claims.expire_leases(session, now) == 2
     with session_scope(db_url) as session:
-        statuses = {
-            m.claim_token: m.status
+        statuses = sorted(
+            (m.claim_token or "", m.status)
             for m in session.scalars(select(Message).where(Message.run_id == run_id))
-        }
-    assert statuses == {None: "pending", "maybe-sent": "unknown"}
+        )
+    assert statuses == [
+        ("", "pending"),
+        ("alive", "claimed"),
+        ("dead", "unknown"),
+        ("dead", "unknown"),
+    ]
 
 
-def test_settle_with_a_stale_token_writes_nothing(sqlite_url: str) -> None:
-    run_id = _run(sqlite_url, 1)
+def test_settle_with_a_stale_token_writes_nothing(db_url: str) -> None:
+    run_id = _run(db_url, 1)
     now = utcnow()
-    with session_scope(sqlite_url) as session:
+    with session_scope(db_url) as session:
         [row] = claims.claim_batch(session, run_id, 1, token="old", lease_until=now, now=now)
         claims.release(session, "old")
         claims.claim_batch(session, run_id, 1, token="new", lease_until=now, now=now)
         claims.settle(session, [{"b_id": row.id, "status": "failed"}], token="old")
         assert session.scalar(select(Message.status).where(Message.id == row.id)) == "claimed"
+        claims.settle(session, [{"b_id": row.id, "status": "sent"}], token="new")
+        assert session.scalar(select(Message.status).where(Message.id == row.id)) == "sent"
+        claims.settle(session, [{"b_id": row.id, "status": "failed"}], expect_status="unknown")
+        assert session.scalar(select(Message.status).where(Message.id == row.id)) == "sent"

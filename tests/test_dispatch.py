@@ -168,25 +168,25 @@ def test_transient_error_then_success_is_sent_once(sqlite_url: str) -> None:
     ],
 )
 def test_accepted_then_lost_answer_is_settled_by_lookup_not_resent(
-    sqlite_url: str, error: Exception
+    db_url: str, error: Exception
 ) -> None:
     phones = us_numbers(6)
-    dispatcher, provider, _, run_id = _setup(sqlite_url, phones)
+    dispatcher, provider, _, run_id = _setup(db_url, phones)
     provider.script = [("accept-then", error)]
     _drain(dispatcher, run_id)
     assert provider.history_calls >= 1
-    assert _counts(sqlite_url, run_id) == {"sent": 6}
+    assert _counts(db_url, run_id) == {"sent": 6}
     assert all(provider.count_to(p) == 1 for p in phones), "a message was sent twice"
 
 
-def test_lost_request_not_found_in_history_is_sent_again(sqlite_url: str) -> None:
+def test_lost_request_not_found_in_history_is_sent_again(db_url: str) -> None:
     phones = us_numbers(3)
-    dispatcher, provider, _, run_id = _setup(sqlite_url, phones)
+    dispatcher, provider, _, run_id = _setup(db_url, phones)
     provider.script = [OutcomeUnknownError("connection closed before the request was processed")]
     _drain(dispatcher, run_id)
-    assert _counts(sqlite_url, run_id) == {"sent": 3}
+    assert _counts(db_url, run_id) == {"sent": 3}
     assert all(provider.count_to(p) == 1 for p in phones)
-    with session_scope(sqlite_url) as session:
+    with session_scope(db_url) as session:
         assert set(session.scalars(select(Message.attempts).where(Message.run_id == run_id))) == {2}
 
 

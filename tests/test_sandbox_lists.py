@@ -42,7 +42,9 @@ def test_list_lifecycle(api: httpx.Client) -> None:
     created = _data(api.post("/lists", json={"list_name": "Customers"}))
     list_id = created["list_id"]
     assert _data(api.get(f"/lists/{list_id}"))["_contacts_count"] == 0
-    assert _data(api.put(f"/lists/{list_id}", json={"list_name": "Clients"}))["list_name"] == "Clients"
+    assert (
+        _data(api.put(f"/lists/{list_id}", json={"list_name": "Clients"}))["list_name"] == "Clients"
+    )
     assert api.post("/lists", json={}).json()["response_msg"].startswith("list_name")
     assert api.delete(f"/lists/{list_id}").status_code == 200
     assert api.get(f"/lists/{list_id}").status_code == 404
@@ -51,7 +53,9 @@ def test_list_lifecycle(api: httpx.Client) -> None:
 def test_contacts_crud_copy_transfer(api: httpx.Client) -> None:
     a = _data(api.post("/lists", json={"list_name": "A"}))["list_id"]
     b = _data(api.post("/lists", json={"list_name": "B"}))["list_id"]
-    contact = _data(api.post(f"/lists/{a}/contacts", json={"phone_number": "+61412345678", "first_name": "Ann"}))
+    contact = _data(
+        api.post(f"/lists/{a}/contacts", json={"phone_number": "+61412345678", "first_name": "Ann"})
+    )
     cid = contact["contact_id"]
     assert (contact["list_id"], contact["first_name"], contact["_list_name"]) == (a, "Ann", "A")
     updated = _data(api.put(f"/lists/{a}/contacts/{cid}", json={"last_name": "Lee"}))
@@ -74,7 +78,9 @@ def test_contacts_updated_after(api: httpx.Client, sandbox: SandboxHandle) -> No
     old = _data(api.post(f"/lists/{list_id}/contacts", json={"phone_number": "+61412345678"}))
     httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 100})
     new = _data(api.post(f"/lists/{list_id}/contacts", json={"phone_number": "+61412345679"}))
-    rows = _data(api.get(f"/lists/{list_id}/contacts", params={"updated_after": old["date_updated"]}))
+    rows = _data(
+        api.get(f"/lists/{list_id}/contacts", params={"updated_after": old["date_updated"]})
+    )
     assert [r["contact_id"] for r in rows["data"]] == [new["contact_id"]]
 
 
@@ -111,9 +117,13 @@ def test_import_from_csv_url(api: httpx.Client) -> None:
         url = f"http://127.0.0.1:{server.server_address[1]}/contacts.csv"
         result = _data(api.post(f"/lists/{list_id}/import", json={"file_url": url}))
         assert len(result["ids"]) == 2
-        names = sorted(c["first_name"] for c in _data(api.get(f"/lists/{list_id}/contacts"))["data"])
+        names = sorted(
+            c["first_name"] for c in _data(api.get(f"/lists/{list_id}/contacts"))["data"]
+        )
         assert names == ["Ann", "Bob"]
-        bad = api.post(f"/lists/{list_id}/import", json={"file_url": url, "field_order": "phone,first_name"})
+        bad = api.post(
+            f"/lists/{list_id}/import", json={"file_url": url, "field_order": "phone,first_name"}
+        )
         assert bad.status_code == 400 and bad.json()["response_msg"].startswith("field_order")
     finally:
         server.shutdown()

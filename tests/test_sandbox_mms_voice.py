@@ -42,7 +42,11 @@ def test_mms_statuses(api: httpx.Client) -> None:
     answer = api.post("/mms/send", json={"media_file": JPG, "messages": messages})
     assert _statuses(answer) == ["SUCCESS", "SUBJECT_REQUIRED", "INVALID_RECIPIENT"]
     first = answer.json()["data"]["messages"][0]
-    assert (first["message_price"], first["_media_file_url"], first["subject"]) == ("0.3000", JPG, "Sale")
+    assert (first["message_price"], first["_media_file_url"], first["subject"]) == (
+        "0.3000",
+        JPG,
+        "Sale",
+    )
     bad_media = api.post(
         "/mms/send", json={"media_file": "https://example.com/a.pdf", "messages": messages[:1]}
     )
@@ -55,7 +59,8 @@ def test_mms_statuses(api: httpx.Client) -> None:
 
 def test_mms_price_and_long_body_truncated(api: httpx.Client, sandbox: SandboxHandle) -> None:
     answer = api.post(
-        "/mms/price", json={"media_file": JPG, "messages": [{"to": AU, "body": "x" * 2000, "subject": "S"}]}
+        "/mms/price",
+        json={"media_file": JPG, "messages": [{"to": AU, "body": "x" * 2000, "subject": "S"}]},
     )
     assert answer.json()["data"]["total_price"] == 0.3
     assert len(answer.json()["data"]["messages"][0]["body"]) == 1500
@@ -74,7 +79,13 @@ def test_voice_statuses_parts_and_languages(api: httpx.Client) -> None:
         {"to": AU, "body": "a" * 5000, "require_input": 1, "machine_detection": 1},
     ]
     answer = api.post("/voice/send", json={"messages": messages})
-    assert _statuses(answer) == ["SUCCESS", "INVALID_LANG", "INVALID_VOICE", "INVALID_VOICE", "SUCCESS"]
+    assert _statuses(answer) == [
+        "SUCCESS",
+        "INVALID_LANG",
+        "INVALID_VOICE",
+        "INVALID_VOICE",
+        "SUCCESS",
+    ]
     first, *_, last = answer.json()["data"]["messages"]
     assert (first["message_parts"], first["message_price"]) == (2, "0.1400")
     assert (last["message_parts"], last["require_input"], last["machine_detection"]) == (4, 1, 1)
@@ -99,5 +110,9 @@ def test_voice_schedule_cancel_and_receipts(api: httpx.Client, sandbox: SandboxH
     httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 1200})
     receipts = api.get("/voice/receipts").json()["data"]["data"]
     codes = {r["message_id"]: r["status_code"] for r in receipts}
-    assert codes == {sent[0]["message_id"]: "301", sent[1]["message_id"]: "301", sent[2]["message_id"]: "201"}
+    assert codes == {
+        sent[0]["message_id"]: "301",
+        sent[1]["message_id"]: "301",
+        sent[2]["message_id"]: "201",
+    }
     assert api.get("/sms/receipts").json()["data"]["total"] == 0

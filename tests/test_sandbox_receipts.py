@@ -63,7 +63,9 @@ def sandbox() -> Iterator[SandboxHandle]:
 
 
 def _send(sandbox: SandboxHandle, *messages: dict[str, Any]) -> list[dict[str, Any]]:
-    answer = httpx.post(f"{sandbox.base_url}/sms/send", json={"messages": list(messages)}, auth=AUTH)
+    answer = httpx.post(
+        f"{sandbox.base_url}/sms/send", json={"messages": list(messages)}, auth=AUTH
+    )
     return list(answer.json()["data"]["messages"])
 
 
@@ -72,7 +74,9 @@ def _advance(sandbox: SandboxHandle, seconds: float) -> None:
 
 
 def test_receipts_appear_after_the_delay_and_can_be_marked_read(sandbox: SandboxHandle) -> None:
-    sent = _send(sandbox, {"to": AU, "body": "a", "custom_string": "k1"}, {"to": "+61411111111", "body": "b"})
+    sent = _send(
+        sandbox, {"to": AU, "body": "a", "custom_string": "k1"}, {"to": "+61411111111", "body": "b"}
+    )
     api = httpx.Client(base_url=sandbox.base_url, auth=AUTH)
     assert api.get("/sms/receipts").json()["data"]["total"] == 0
     pending = api.get(f"/sms/receipts/{sent[0]['message_id']}").json()["data"]
@@ -82,7 +86,11 @@ def test_receipts_appear_after_the_delay_and_can_be_marked_read(sandbox: Sandbox
     assert receipts["total"] == 2
     by_id = {r["message_id"]: r for r in receipts["data"]}
     first = by_id[sent[0]["message_id"]]
-    assert (first["status_code"], first["custom_string"], first["message_type"]) == (201, "k1", "sms")
+    assert (first["status_code"], first["custom_string"], first["message_type"]) == (
+        201,
+        "k1",
+        "sms",
+    )
     assert api.get(f"/sms/receipts/{sent[0]['message_id']}").json()["data"]["status_code"] == 201
     assert api.put("/sms/receipts-read", json={}).status_code == 200
     assert api.get("/sms/receipts").json()["data"]["total"] == 0
@@ -98,7 +106,9 @@ def test_failure_share_gives_301_receipts() -> None:
     try:
         sent = _send(handle, {"to": AU, "body": "a"})
         _advance(handle, 6)
-        receipt = httpx.get(f"{handle.base_url}/sms/receipts/{sent[0]['message_id']}", auth=AUTH).json()
+        receipt = httpx.get(
+            f"{handle.base_url}/sms/receipts/{sent[0]['message_id']}", auth=AUTH
+        ).json()
         assert receipt["data"]["status_code"] == 301
     finally:
         handle.stop()
@@ -115,7 +125,11 @@ def test_receipts_are_pushed_form_encoded_and_retried_on_non_200() -> None:
         assert [p["message_id"] for p in posts] == [sent[0]["message_id"]] * 3
         last = posts[-1]
         assert last["_content_type"].startswith("application/x-www-form-urlencoded")
-        assert (last["status_code"], last["custom_string"], last["message_type"]) == ("201", "key-7", "sms")
+        assert (last["status_code"], last["custom_string"], last["message_type"]) == (
+            "201",
+            "key-7",
+            "sms",
+        )
         time.sleep(0.3)  # no further pushes once one was answered 200
         assert len(receiver.posts) == 3
     finally:
@@ -144,7 +158,9 @@ def test_push_gives_up_after_max_attempts() -> None:
 
 
 def test_inbound_reply_is_linked_to_the_message_it_answers(sandbox: SandboxHandle) -> None:
-    sent = _send(sandbox, {"to": AU, "body": "Sale!", "from": "+61481000001", "custom_string": "run-3"})
+    sent = _send(
+        sandbox, {"to": AU, "body": "Sale!", "from": "+61481000001", "custom_string": "run-3"}
+    )
     injected = httpx.post(f"{sandbox.root_url}/_sandbox/inbound", json={"from": AU, "body": "STOP"})
     assert injected.status_code == 200
     api = httpx.Client(base_url=sandbox.base_url, auth=AUTH)

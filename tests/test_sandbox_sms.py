@@ -51,12 +51,20 @@ def test_partial_failure_is_http_200_with_per_message_statuses(api: httpx.Client
     )
     assert data["response_code"] == "SUCCESS"
     ok, invalid, empty = data["data"]["messages"]
-    assert [m["status"] for m in (ok, invalid, empty)] == ["SUCCESS", "INVALID_RECIPIENT", "EMPTY_MESSAGE"]
+    assert [m["status"] for m in (ok, invalid, empty)] == [
+        "SUCCESS",
+        "INVALID_RECIPIENT",
+        "EMPTY_MESSAGE",
+    ]
     assert len(ok["message_id"]) == 36 and ok["message_id"] == ok["message_id"].upper()
     assert ok["message_price"] == "0.0250" and ok["message_parts"] == 1
     assert isinstance(ok["schedule"], int)
     for blocked in (invalid, empty):
-        assert (blocked["schedule"], blocked["message_parts"], blocked["message_price"]) == ("", 0, "0.0000")
+        assert (blocked["schedule"], blocked["message_parts"], blocked["message_price"]) == (
+            "",
+            0,
+            "0.0000",
+        )
     assert data["data"]["total_price"] == 0.025
     assert (data["data"]["queued_count"], data["data"]["blocked_count"]) == (1, 2)
 
@@ -83,7 +91,9 @@ def test_parts_and_prices_follow_gsm_and_ucs2(api: httpx.Client) -> None:
     assert balance == Decimal("1000000") - Decimal("0.25")
 
 
-def test_price_request_charges_nothing_and_records_nothing(api: httpx.Client, sandbox: SandboxHandle) -> None:
+def test_price_request_charges_nothing_and_records_nothing(
+    api: httpx.Client, sandbox: SandboxHandle
+) -> None:
     answer = api.post("/sms/price", json={"messages": [{"to": AU, "body": "a" * 200}]}).json()
     assert answer["data"]["total_price"] == 0.05
     assert answer["data"]["messages"][0]["message_parts"] == 2
@@ -105,7 +115,9 @@ def test_same_body_to_same_number_is_throttled(api: httpx.Client, sandbox: Sandb
     again = send(api, {"to": AU, "body": "same"}, {"to": "+61412345679", "body": "same"})
     assert [m["status"] for m in first["data"]["messages"]] == ["SUCCESS", "SUCCESS"]
     assert [m["status"] for m in again["data"]["messages"]] == ["THROTTLED", "SUCCESS"]
-    assert httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 61}).status_code == 200
+    assert (
+        httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 61}).status_code == 200
+    )
     later = send(api, {"to": AU, "body": "same"})
     assert later["data"]["messages"][0]["status"] == "SUCCESS"
 
@@ -116,7 +128,10 @@ def test_invalid_sender_and_schedule(api: httpx.Client) -> None:
         {"to": AU, "body": "x", "from": "WayTooLongSenderName"},
         {"to": AU, "body": "x", "schedule": "tomorrow"},
     )
-    assert [m["status"] for m in data["data"]["messages"]] == ["INVALID_SENDER_ID", "INVALID_SCHEDULE"]
+    assert [m["status"] for m in data["data"]["messages"]] == [
+        "INVALID_SENDER_ID",
+        "INVALID_SCHEDULE",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -159,7 +174,9 @@ def test_scheduled_message_waits_then_is_sent(api: httpx.Client, sandbox: Sandbo
     assert api.get("/sms/history").json()["data"]["data"][0]["status"] in {"Sent", "Delivered"}
 
 
-def test_cancel_one_and_cancel_all_by_custom_string(api: httpx.Client, sandbox: SandboxHandle) -> None:
+def test_cancel_one_and_cancel_all_by_custom_string(
+    api: httpx.Client, sandbox: SandboxHandle
+) -> None:
     future = sandbox.state.now_int() + 3600
     sent = send(
         api,
@@ -187,9 +204,17 @@ def test_cancel_one_and_cancel_all_by_custom_string(api: httpx.Client, sandbox: 
     assert receipt["status_code"] == 301
 
 
-def test_cancel_all_without_filter_cancels_every_scheduled(api: httpx.Client, sandbox: SandboxHandle) -> None:
+def test_cancel_all_without_filter_cancels_every_scheduled(
+    api: httpx.Client, sandbox: SandboxHandle
+) -> None:
     future = sandbox.state.now_int() + 600
-    send(api, *({"to": AU, "body": f"{i}", "schedule": future, "custom_string": f"k{i}"} for i in range(3)))
+    send(
+        api,
+        *(
+            {"to": AU, "body": f"{i}", "schedule": future, "custom_string": f"k{i}"}
+            for i in range(3)
+        ),
+    )
     assert api.put("/sms/cancel-all", json={}).json()["data"]["count"] == 3
 
 
@@ -199,13 +224,17 @@ def _history(api: httpx.Client, **params: Any) -> dict[str, Any]:
     return dict(answer.json()["data"])
 
 
-def test_history_q_filters_to_from_status_message_id_but_not_custom_string(api: httpx.Client) -> None:
+def test_history_q_filters_to_from_status_message_id_but_not_custom_string(
+    api: httpx.Client,
+) -> None:
     sent = send(
         api,
         {"to": AU, "body": "a", "from": "Shop", "custom_string": "key-1"},
         {"to": "+61412345679", "body": "b", "custom_string": "key-2"},
     )["data"]["messages"]
     assert [m["to"] for m in _history(api, q=f"to:{AU}")["data"]] == [AU]
+    unescaped = api.get(f"/sms/history?q=to:{AU}").json()["data"]  # "+" read as a space
+    assert [m["to"] for m in unescaped["data"]] == [AU]
     assert [m["to"] for m in _history(api, q="from:Shop")["data"]] == [AU]
     only = _history(api, q=f"message_id:{sent[1]['message_id']}")["data"]
     assert [m["message_id"] for m in only] == [sent[1]["message_id"]]
@@ -217,7 +246,9 @@ def test_history_q_filters_to_from_status_message_id_but_not_custom_string(api: 
     assert _history(api, q="key-1")["total"] == 0
 
 
-def test_history_dates_are_unix_seconds_inclusive(api: httpx.Client, sandbox: SandboxHandle) -> None:
+def test_history_dates_are_unix_seconds_inclusive(
+    api: httpx.Client, sandbox: SandboxHandle
+) -> None:
     first = send(api, {"to": AU, "body": "a"})["data"]["messages"][0]["date"]
     httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 100})
     second = send(api, {"to": AU, "body": "b"})["data"]["messages"][0]["date"]
@@ -231,7 +262,12 @@ def test_history_dates_are_unix_seconds_inclusive(api: httpx.Client, sandbox: Sa
 def test_history_pagination_fields_and_limits(api: httpx.Client) -> None:
     send(api, *({"to": AU, "body": f"m{i}", "custom_string": f"k{i}"} for i in range(40)))
     first = _history(api)
-    assert (first["total"], first["per_page"], first["current_page"], first["last_page"]) == (40, 15, 1, 3)
+    assert (first["total"], first["per_page"], first["current_page"], first["last_page"]) == (
+        40,
+        15,
+        1,
+        3,
+    )
     assert (first["from"], first["to"], first["prev_page_url"]) == (1, 15, None)
     assert "page=2" in first["next_page_url"]
     last = _history(api, page=3)
@@ -245,13 +281,19 @@ def test_history_pagination_fields_and_limits(api: httpx.Client) -> None:
 
 
 def test_templates_crud(api: httpx.Client) -> None:
-    created = api.post("/sms/templates", json={"template_name": "Welcome", "body": "Hi {name}"}).json()["data"]
+    created = api.post(
+        "/sms/templates", json={"template_name": "Welcome", "body": "Hi {name}"}
+    ).json()["data"]
     template_id = created["template_id"]
     assert isinstance(template_id, int)
     listed = api.get("/sms/templates").json()["data"]
     assert [t["template_name"] for t in listed["data"]] == ["Welcome"]
     updated = api.put(f"/sms/templates/{template_id}", json={"body": "Hello {name}"}).json()["data"]
-    assert updated == {"template_id": template_id, "template_name": "Welcome", "body": "Hello {name}"}
+    assert updated == {
+        "template_id": template_id,
+        "template_name": "Welcome",
+        "body": "Hello {name}",
+    }
     assert api.delete(f"/sms/templates/{template_id}").status_code == 200
     assert api.get(f"/sms/templates/{template_id}").status_code == 404
     bad = api.post("/sms/templates", json={"template_name": "x"})

@@ -281,7 +281,10 @@ def test_deadline_expires_messages_held_past_it(sqlite_url: str) -> None:
     clock = [fire]
     dispatcher, provider = dispatcher_at(sqlite_url, clock)
     dispatcher.dispatch_once(run_id)
-    clock[0] = utc(2026, 6, 2, 13)  # the window opens after the deadline (05:30)
+    settings = Settings(database_url=sqlite_url)
+    assert run_id not in tick(settings, now=utc(2026, 6, 2, 5, 29)).to_dispatch
+    assert run_id in tick(settings, now=utc(2026, 6, 2, 5, 31)).to_dispatch  # deadline passed
+    clock[0] = utc(2026, 6, 2, 5, 31)  # the window opens after the deadline (05:30)
     assert dispatcher.dispatch_once(run_id).action == "done"
     assert counts(sqlite_url, run_id) == {"sent": 1, "expired": 2}
     assert len(provider.sent) == 1

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, any_, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from campaigns.models import Message, table
@@ -41,30 +42,24 @@ def claim_batch(
     )
     due = due.order_by(Message.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    # A CTE is evaluated once; PostgreSQL may run an IN (subquery ... LIMIT) more than once
-    # and so claim more than `limit` rows.
-    chosen = due.cte("chosen")
+        # id = ANY(ARRAY(subquery)) runs the subquery once and then looks rows up by primary
+        # key; IN (subquery) let the planner hash-join against a scan of the whole table.
+        chosen = any_(func.array(due.with_for_update(skip_locked=True).scalar_subquery()))
+        where = Message.id == chosen
+    else:
+        where = Message.id.in_(due.scalar_subquery())
     rows = session.execute(
         update(Message)
-        .where(Message.id == chosen.c.id, Message.status == "pending")
-        .values(status="claimed", claim_token=token, lease_until=lease_until, attempted_at=None)
+        .where(where, Message.status == "pending")
+        # attempted_at is set now, not when the request leaves: a claim that outlives its
+        # worker is then always looked up at the provider before it is sent again.
+        .values(status="claimed", claim_token=token, lease_until=lease_until, attempted_at=now)
         .returning(
             Message.id, Message.phone, Message.body, Message.attempts, Message.provider_schedule
         )
         .execution_options(synchronize_session=False)
     ).all()
     return [Claimed(r.id, r.phone, r.body, r.attempts, r.provider_schedule) for r in rows]
-
-
-def mark_attempted(session: Session, token: str, now: datetime) -> None:
-    """Record that the request is about to leave: from here on the outcome may be unknown."""
-    session.execute(
-        update(Message)
-        .where(Message.claim_token == token, Message.status == "claimed")
-        .values(attempted_at=now)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def release(
@@ -103,7 +98,7 @@ def settle(
     token: str | None = None,
     expect_status: str | None = None,
 ) -> None:
-    """Write per-message results in one executemany.
+    """Write per-message results in one statement.
 
     Each row has ``b_id`` and the columns to set (same keys in every row). With a token,
     only rows still held under that claim are written; with ``expect_status``, only rows
@@ -112,6 +107,9 @@ def settle(
     if not rows:
         return
     columns = [k for k in rows[0] if k != "b_id"]
+    if session.get_bind().dialect.name == "postgresql":
+        _settle_unnest(session, rows, columns, token, expect_status)
+        return
     where = [_messages.c.id == bindparam("b_id")]
     if token is not None:
         where.append(_messages.c.claim_token == token)
@@ -122,26 +120,50 @@ def settle(
     session.connection().execute(stmt, params)
 
 
-def expire_leases(session: Session, now: datetime) -> tuple[int, int]:
-    """Recover claims whose worker died.
+def _settle_unnest(
+    session: Session,
+    rows: Sequence[dict[str, Any]],
+    columns: list[str],
+    token: str | None,
+    expect_status: str | None,
+) -> None:
+    """PostgreSQL: one UPDATE ... FROM unnest(arrays), a column per array.
 
-    Rows whose request never left go straight back to pending; rows whose request may have
-    left become 'unknown' and are settled by a provider look-up before any resend.
+    A thousand single-row UPDATEs cost a round trip each even when pipelined; this is one
+    statement with a dozen parameters, several times faster for a batch.
     """
-    expired = and_(Message.status == "claimed", Message.lease_until < now)
-    to_pending = session.execute(
+    names = ["id", *columns]
+    arrays = {f"a_{n}": [r["b_id" if n == "id" else n] for r in rows] for n in names}
+    binds = [bindparam(f"a_{n}", type_=ARRAY(_messages.c[n].type)) for n in names]
+    sets = ", ".join(f"{n} = v.{n}" for n in columns)
+    # m.id = ANY(...) gives the planner an index path of the right size; without it the
+    # join estimate collapses and it scans the whole table for every batch.
+    conditions = ["m.id = ANY(:a_id)", "m.id = v.id"]
+    params: dict[str, Any] = dict(arrays)
+    if token is not None:
+        conditions.append("m.claim_token = :token")
+        params["token"] = token
+    if expect_status is not None:
+        conditions.append("m.status = :expect_status")
+        params["expect_status"] = expect_status
+    placeholders = ", ".join(f":a_{n}" for n in names)
+    stmt = text(
+        f"UPDATE messages AS m SET {sets} FROM unnest({placeholders}) AS v({', '.join(names)}) "
+        f"WHERE {' AND '.join(conditions)}"
+    ).bindparams(*binds)
+    session.execute(stmt, params)
+
+
+def expire_leases(session: Session, now: datetime) -> int:
+    """Recover claims whose worker died: their request may have left, so they become
+    'unknown' and are settled by a provider look-up before any resend."""
+    result = session.execute(
         update(Message)
-        .where(expired, Message.attempted_at.is_(None))
-        .values(status="pending", claim_token=None, lease_until=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    to_unknown = session.execute(
-        update(Message)
-        .where(expired, Message.attempted_at.is_not(None))
+        .where(Message.status == "claimed", Message.lease_until < now)
         .values(status="unknown", lease_until=None)
         .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    return int(to_pending), int(to_unknown)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def lease_deadline(now: datetime, lease_seconds: float) -> datetime:

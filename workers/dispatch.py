@@ -126,8 +126,6 @@ class Dispatcher:
             )
             session.commit()
             return Outcome("stopped")
-        claims.mark_attempted(session, token, self.clock())
-        session.commit()
         try:
             response = send_batch(self.client, defn, run.key, batch)
         except RateLimitedError as exc:

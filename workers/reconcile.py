@@ -27,8 +27,9 @@ from workers.sender import history
 
 log = logging.getLogger(__name__)
 
-# History dates are whole seconds and the provider's clock is not ours.
-CLOCK_SLACK_SECONDS = 5
+# History dates are whole seconds, the provider's clock is not ours, and a claimed batch may
+# wait a moment for the rate limit before it leaves.
+CLOCK_SLACK_SECONDS = 10
 SETTLE_BATCH = 1000
 
 
