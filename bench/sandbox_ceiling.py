@@ -4,7 +4,9 @@ Run:  .venv/bin/python bench/sandbox_ceiling.py [--seconds 10] [--clients 1 2 4]
 
 The sandbox runs in a process of its own (as `clarion sandbox` does); each client is a
 process posting /v3/sms/send batches of 1000 distinct valid numbers with httpx, one request
-at a time, for the given duration. Prints messages/s and requests/s per client count.
+at a time, for the given duration. Prints messages/s and requests/s per client count, and
+messages per CPU-second of the sandbox process: the rate it would sustain with a core to
+itself, which holds even when the clients (or anything else) compete for the CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import time
 
 import httpx
+import psutil
 
 BATCH = 1000
 AUTH = ("sandbox", "sandbox-key")
@@ -65,8 +68,8 @@ def _client(base: str, client_no: int, seconds: float, out: mp.Queue) -> None:
     out.put((sent, requests))
 
 
-def measure(base: str, clients: int, seconds: float) -> tuple[float, float]:
-    """(messages/s, requests/s) with ``clients`` concurrent client processes."""
+def measure(base: str, clients: int, seconds: float) -> tuple[float, float, float]:
+    """(messages/s, requests/s, messages sent) with ``clients`` concurrent client processes."""
     out: mp.Queue = mp.Queue()
     procs = [mp.Process(target=_client, args=(base, n, seconds, out)) for n in range(clients)]
     began = time.monotonic()
@@ -76,7 +79,8 @@ def measure(base: str, clients: int, seconds: float) -> tuple[float, float]:
     for proc in procs:
         proc.join()
     elapsed = time.monotonic() - began
-    return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results) / elapsed
+    sent = sum(r[0] for r in results)
+    return sent / elapsed, sum(r[1] for r in results) / elapsed, sent
 
 
 def main() -> None:
@@ -90,11 +94,15 @@ def main() -> None:
     root = f"http://127.0.0.1:{port}"
     try:
         _wait_up(root)
+        watched = psutil.Process(server.pid)
         for clients in args.clients:
             httpx.post(f"{root}/_sandbox/reset", timeout=30)
-            msgs, reqs = measure(f"{root}/v3", clients, args.seconds)
+            cpu_before = sum(watched.cpu_times()[:2])
+            msgs, reqs, sent = measure(f"{root}/v3", clients, args.seconds)
+            per_cpu = sent / max(1e-9, sum(watched.cpu_times()[:2]) - cpu_before)
             print(
-                f"{clients} client(s): {msgs:,.0f} messages/s ({reqs:,.1f} requests of {BATCH}/s)"
+                f"{clients} client(s): {msgs:,.0f} messages/s ({reqs:,.1f} requests of {BATCH}/s); "
+                f"sandbox: {per_cpu:,.0f} messages per CPU-second"
             )
     finally:
         server.terminate()

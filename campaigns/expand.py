@@ -97,7 +97,12 @@ def expand_run(
     render = compile_template(message_body_template(defn, template_body))
     defaults = dict(defn.message.defaults)
     list_ids = list(
-        session.scalars(select(ContactList.id).where(ContactList.name.in_(defn.audience.lists)))
+        session.scalars(
+            select(ContactList.id).where(
+                ContactList.name.in_(defn.audience.lists)
+                | ContactList.clicksend_list_id.in_(defn.audience.clicksend_lists)
+            )
+        )
     )
 
     last_id = 0

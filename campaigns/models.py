@@ -147,7 +147,8 @@ class Run(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     # When this occurrence was due (UTC); unique per campaign so a double fire makes one run.
     occurrence: Mapped[datetime] = mapped_column()
-    # scheduled | expanding | sending | paused | completed | cancelled | failed
+    # scheduled | expanding | sending | paused | completed | cancelled | failed | skipped
+    # (skipped: an occurrence recorded but not sent, see docs/scheduling.md)
     status: Mapped[str] = mapped_column(String(20), default="scheduled", index=True)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Sent as custom_string with every message: identifies the run's messages at the

@@ -90,7 +90,7 @@ def set_run_status(
 ) -> bool:
     """Move a run from one of ``expected`` to ``new``; False if it was in another state."""
     values: dict[str, Any] = {"status": new, "status_reason": reason}
-    if new == "sending":
+    if new in ("expanding", "sending"):
         values["started_at"] = func.coalesce(Run.started_at, utcnow())
     if new in ("completed", "cancelled", "failed"):
         values["finished_at"] = utcnow()

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from campaigns.db import session_scope
 from config.logging import configure_logging
@@ -85,6 +84,87 @@ def lists_import(
         console.print_json(json.dumps(report))
 
 
+@lists_app.command("sync")
+def lists_sync(
+    clicksend_list_id: Annotated[int, typer.Argument(help="The ClickSend list id.")],
+    name: Annotated[str | None, typer.Option(help="Local name (default: ClickSend's).")] = None,
+    full: Annotated[bool, typer.Option(help="Re-read every contact, not only updates.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Copy a ClickSend contact list into the local store (incremental after the first)."""
+    from dataclasses import asdict
+
+    from campaigns.sync import sync_list
+    from clarion.importing import print_report
+
+    with _client() as client, session_scope(_db_url()) as session:
+        report = sync_list(
+            session,
+            client,
+            clicksend_list_id,
+            default_region=get_settings().default_region,
+            name=name,
+            full=full,
+        )
+    if json_out:
+        data = asdict(report)
+        console.print_json(json.dumps(data))
+    else:
+        print_report(console, report)
+
+
+# -- the provider account ------------------------------------------------------------
+
+
+def _client() -> Any:
+    from clicksend.client import ClickSendClient
+
+    return ClickSendClient.from_settings(get_settings())
+
+
+@app.command()
+def account(json_out: JsonOpt = False) -> None:
+    """The provider account's balance and currency."""
+    from clicksend.errors import ClickSendError
+
+    try:
+        with _client() as client:
+            acct = client.account()
+    except ClickSendError as exc:
+        raise _fail(str(exc)) from None
+    data = {"username": acct.username, "balance": str(acct.balance), "currency": acct.currency}
+    if json_out:
+        console.print_json(json.dumps(data))
+    else:
+        console.print(f"{acct.username}: balance {acct.balance} {acct.currency}")
+
+
+templates_app = typer.Typer(help="The account's SMS templates.", no_args_is_help=True)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("list")
+def templates_list(json_out: JsonOpt = False) -> None:
+    """SMS templates stored at the provider (usable as message.template_id)."""
+    from rich.table import Table
+
+    with _client() as client:
+        templates = list(client.sms_templates())
+    if json_out:
+        console.print_json(
+            json.dumps(
+                [{"template_id": t.template_id, "name": t.name, "body": t.body} for t in templates]
+            )
+        )
+        return
+    table = Table(title="SMS templates")
+    for column in ("id", "name", "body"):
+        table.add_column(column)
+    for t in templates:
+        table.add_row(str(t.template_id), t.name, t.body)
+    console.print(table)
+
+
 # -- campaigns -----------------------------------------------------------------------
 
 
@@ -95,7 +175,6 @@ def campaign_create(
 ) -> None:
     """Validate a campaign definition (YAML or JSON) and store it as a draft."""
     from campaigns.definition import DefinitionError, definition_to_json, load_definition
-
     from campaigns.runs import CampaignError, create_campaign
 
     try:
@@ -267,36 +346,9 @@ def _report(json_out: bool, data: dict[str, Any]) -> None:
 
 
 def _watch(run_id: int, *, quiet: bool) -> None:
-    """A progress bar until the run is no longer scheduled, expanding or sending."""
-    from campaigns.stats import run_stats
-    from clarion.display import print_stats
+    from clarion.watch import watch_run
 
-    url = _db_url()
-    with Progress(
-        TextColumn("[bold]run {task.fields[run]}[/bold] {task.fields[state]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]} msg/s"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task("send", total=None, run=run_id, state="", rate="0")
-        while True:
-            with session_scope(url) as session:
-                stats = run_stats(session, run_id)
-            progress.update(
-                task,
-                total=stats.total or None,
-                completed=stats.done,
-                state=stats.status,
-                rate=f"{stats.sent_per_second:,.0f}",
-            )
-            if stats.status not in ("scheduled", "expanding", "sending"):
-                break
-            time.sleep(0.25)
-    if not quiet:
-        print_stats(console, stats)
+    watch_run(console, _db_url(), run_id, quiet=quiet)
 
 
 # -- processes -----------------------------------------------------------------------

@@ -33,11 +33,10 @@ def run_demo(
     console: Console, *, contacts: Path | None = None, definition: Path | None = None
 ) -> None:
     from campaigns.definition import definition_to_json, load_definition
-
     from campaigns.runs import create_campaign, start_campaign
-    from clarion.cli import _watch
     from clarion.embedded import embedded_runtime
     from clarion.importing import run_import
+    from clarion.watch import watch_run
 
     contacts = contacts or EXAMPLES / "customers.csv"
     definition = definition or EXAMPLES / "spring-sale.yaml"
@@ -50,7 +49,7 @@ def run_demo(
         console.rule(
             "[bold]Clarion demo[/bold]: embedded mode (SQLite, in-process Celery, sandbox)"
         )
-        run_import(url, contacts, "customers", get_settings().default_region, console)
+        imported = run_import(url, contacts, "customers", get_settings().default_region, console)
         opted_out = _record_opt_outs(runtime.sandbox_root_url, contacts)
         if opted_out:
             console.print(f"{opted_out} contacts replied STOP earlier: they are suppressed")
@@ -61,7 +60,7 @@ def run_demo(
             assert run is not None
             run_id, run_key = run.id, run.key
         console.print(f"campaign {campaign.id} ({defn.name}) started: run {run_id}")
-        _watch(run_id, quiet=False)
+        watch_run(console, url, run_id, import_duplicates=int(imported["duplicates"]))
         if runtime.sandbox_root_url:
             _show_ledger(console, runtime.sandbox_root_url, run_key)
     console.print(

@@ -8,7 +8,9 @@ from rich.table import Table
 from campaigns.stats import RunStats
 
 
-def stats_table(stats: RunStats, title: str | None = None) -> Table:
+def stats_table(
+    stats: RunStats, title: str | None = None, import_duplicates: int | None = None
+) -> Table:
     table = Table(
         title=title or f"Run {stats.run_id} (campaign {stats.campaign_id}): {stats.status}"
     )
@@ -19,7 +21,9 @@ def stats_table(stats: RunStats, title: str | None = None) -> Table:
     table.add_row("sent", f"[green]{c['sent']:,}[/green]")
     table.add_row("failed", f"[red]{c['failed']:,}[/red]")
     table.add_row("suppressed (opted out)", f"{c['suppressed']:,}")
-    table.add_row("duplicates removed", f"{stats.duplicates_removed:,}")
+    if import_duplicates is not None:
+        table.add_row("duplicates removed at import", f"{import_duplicates:,}")
+    table.add_row("duplicates removed (across lists)", f"{stats.duplicates_removed:,}")
     for status in ("skipped", "expired", "cancelled", "pending", "claimed", "unknown"):
         if c.get(status):
             table.add_row(status, f"{c[status]:,}")
@@ -46,8 +50,8 @@ def reasons_table(stats: RunStats, limit: int = 10) -> Table | None:
     return table
 
 
-def print_stats(console: Console, stats: RunStats) -> None:
-    console.print(stats_table(stats))
+def print_stats(console: Console, stats: RunStats, import_duplicates: int | None = None) -> None:
+    console.print(stats_table(stats, import_duplicates=import_duplicates))
     reasons = reasons_table(stats)
     if reasons is not None:
         console.print(reasons)

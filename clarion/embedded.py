@@ -65,6 +65,9 @@ def embedded_runtime(*, start_sandbox: bool = True) -> Iterator[EmbeddedRuntime]
 
         context.reset()
         configure(settings)
+        # One line per task would drown the progress bar; warnings still show.
+        logging.getLogger("celery").setLevel(logging.WARNING)
+        logging.getLogger("kombu").setLevel(logging.ERROR)  # "no hostname" for memory://
         stack.enter_context(inprocess_worker(app))
         stop = threading.Event()
         thread = threading.Thread(

@@ -121,13 +121,19 @@ class Judge:
         self.kind = kind
         self.commit = commit  # False for price requests: nothing is recorded or charged
         self.media_file = media_file
-        self.now = state.now_int()
+        self.clock = state.now()
+        self.now = int(self.clock)
         self.budget = state.balance
         self.region = state.config.default_country
         self.render: Renderer = {
             "sms": render.sms_result,
             "mms": render.mms_result,
             "voice": render.voice_result,
+        }[kind]
+        self.check_kind: Callable[[dict[str, Any], Message], str | None] = {
+            "sms": self._check_sms,
+            "mms": self._check_mms,
+            "voice": self._check_voice,
         }[kind]
 
     def run(self, messages: list[dict[str, Any]]) -> Outcome:
@@ -185,11 +191,11 @@ class Judge:
             return "INVALID_SENDER_ID"
         if not schedule_ok:
             return "INVALID_SCHEDULE"
-        problem = getattr(self, f"_check_{self.kind}")(message, record)
+        problem = self.check_kind(message, record)
         if problem:
-            return str(problem)
+            return problem
         if self.commit and self.state.is_throttled(
-            f"{self.kind}:{record.to}", record.body, self.state.now()
+            f"{self.kind}:{record.to}", record.body, self.clock
         ):
             return "THROTTLED"
         if not record.test:  # ClickSend's test numbers are never charged

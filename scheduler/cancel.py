@@ -66,7 +66,8 @@ class CancelReport:
 def _scheduled_at_provider(run_id: int, now: datetime) -> Any:
     return (
         Message.run_id == run_id,
-        Message.status == "sent",
+        # 'unknown': the request may have reached the provider; cancel-all covers it too.
+        Message.status.in_(("sent", "unknown")),
         Message.provider_schedule > int(now.timestamp()),
     )
 

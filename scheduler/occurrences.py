@@ -43,6 +43,10 @@ def to_wall(instant: datetime, zone: ZoneInfo) -> datetime:
     return instant.astimezone(zone).replace(tzinfo=None)
 
 
+def _offset(instant: datetime, zone: ZoneInfo) -> timedelta | None:
+    return instant.astimezone(zone).utcoffset()
+
+
 def until_instant(until: date | datetime | None, zone: ZoneInfo) -> datetime | None:
     """``until`` as the last instant allowed: a date includes its whole local day."""
     if until is None:
@@ -93,9 +97,11 @@ class Recurrence:
                 yield at
             return
         assert self.cron is not None and start is not None
-        # Start one hour of wall time early: a start inside the fall-back hour maps back
-        # to an earlier wall time, and occurrences at or before ``start`` are dropped below.
-        wall = to_wall(start, self.zone) - timedelta(hours=1)
+        wall = to_wall(start, self.zone)
+        if _offset(start, self.zone) != _offset(start - timedelta(hours=1), self.zone):
+            # Just after a clock change: wall times in a skipped gap before ``start`` land
+            # after it, so look back an hour; those at or before ``start`` are dropped below.
+            wall -= timedelta(hours=1)
         it = croniter(self.cron, wall)
         previous: datetime | None = None
         while True:

@@ -112,16 +112,19 @@ def reminder_time(
     """(send time, None) or (None, why not): the field's time plus the offset.
 
     The field holds ISO 8601 (``2026-12-01 14:30``, ``...T14:30+01:00``, ``...Z``) or Unix
-    seconds; a time without an offset is the recipient's local time.
+    seconds; a time without an offset is the recipient's local time (a bare date is its
+    midnight).
     """
     raw = fields.get(relative.field)
     if raw is None or str(raw).strip() == "":
         return None, f"{relative.field}: empty, no time to remind of"
     try:
-        if isinstance(raw, int | float) or str(raw).strip().isdigit():
+        text = str(raw).strip()
+        # Nine or more digits are Unix seconds; "20260605" is an ISO 8601 date.
+        if isinstance(raw, int | float) or (text.isdigit() and len(text) >= 9):
             at = datetime.fromtimestamp(float(raw), UTC)
         else:
-            at = datetime.fromisoformat(str(raw).strip())
+            at = datetime.fromisoformat(text)
     except (ValueError, OverflowError, OSError):
         return None, f"{relative.field}: {str(raw)[:40]!r} is not a date and time"
     if at.tzinfo is None:

@@ -141,6 +141,18 @@ def test_a_non_utf8_byte_rejects_only_its_row(db_url: str, tmp_path: Path) -> No
     assert contacts(db_url)["+12015550125"][0] == {"first_name": "Zoë"}
 
 
+def test_a_nul_character_or_an_oversized_field_rejects_only_its_row(
+    db_url: str, tmp_path: Path
+) -> None:
+    text = HEADER + "+12015550123,A\x00,,\n" + "+12015550124," + "x" * 200_000 + ",,\n"
+    report = run(db_url, write(tmp_path, text + "+12015550125,C,,\n"))
+    assert report.errors == [
+        RowError(2, "first_name", "contains a NUL character"),
+        RowError(3, "*", "malformed CSV: field larger than field limit (131072)"),
+    ]
+    assert list(contacts(db_url)) == ["+12015550125"]
+
+
 def test_a_utf8_byte_order_mark_is_not_part_of_the_header(db_url: str, tmp_path: Path) -> None:
     report = run(db_url, write(tmp_path, ("\ufeff" + HEADER + "+12015550123,A,,\n").encode()))
     assert (report.imported, report.errors) == (1, [])
@@ -214,8 +226,28 @@ def test_chunks_commit_and_report_progress(db_url: str, tmp_path: Path) -> None:
         progress=seen.append,
     )
     assert (report.rows, report.imported, len(report.errors)) == (13, 11, 2)
-    assert seen == sorted(seen) and seen[-1] == 13 and len(seen) >= 3
+    assert seen == [4, 8, 12, 13]
     assert len(contacts(db_url)) == 11
+
+
+def test_checking_in_worker_processes_gives_the_same_result(db_url: str, tmp_path: Path) -> None:
+    lines = [f"+1201555{i % 300:04d},N{i},," for i in range(5000)]  # each number ~17 times
+    lines[10] = "bad,,,"
+    lines[4000] = "+12015550001,x"
+    path = write(tmp_path, HEADER + "\n".join(lines) + "\n\n")
+    report = import_csv(db_url, path, "parallel", default_region="US", workers=2)
+    serial = import_csv(db_url, path, "serial", default_region="US", workers=0)
+    assert (report.rows, report.imported, report.duplicates, report.empty) == (5001, 300, 4698, 1)
+    assert (
+        report.errors
+        == serial.errors
+        == [
+            RowError(12, "phone_number", "not a phone number: 'bad'"),
+            RowError(4002, "*", "expected 4 columns, found 2"),
+        ]
+    )
+    assert contacts(db_url, "parallel") == contacts(db_url, "serial")
+    assert contacts(db_url, "parallel")["+12015550001"][0] == {"first_name": "N1"}
 
 
 def test_upsert_contacts_takes_rows_from_anywhere(db_url: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from campaigns.clock import utcnow
@@ -20,6 +21,7 @@ from clicksend.client import ClickSendClient
 from config.settings import Settings
 from sandbox.server import SandboxHandle, start_in_thread
 from scheduler.cancel import cancel_at_provider, cancel_campaign_at_provider
+from scheduler.listing import waiting
 from scheduler.rules import planner_for_run
 from scheduler.tick import tick
 from tests.seed import definition, seed_list
@@ -49,7 +51,7 @@ def _settings(url: str, sandbox: SandboxHandle, **kw: Any) -> Settings:
         provider="sandbox",
         sandbox_url=sandbox.base_url,
         sandbox_username=sandbox.state.config.username,
-        sandbox_api_key=sandbox.state.config.api_key,
+        sandbox_api_key=SecretStr(sandbox.state.config.api_key),
         **kw,
     )
 
@@ -110,6 +112,8 @@ def test_cancel_after_provider_side_scheduling(
     # Handed over with a schedule three days out: the run is done on our side.
     assert _statuses(sqlite_url, run_id) == {"sent": 3}
     assert _ledger(sandbox, key)["accepted_total"] == 3
+    with session_scope(sqlite_url) as session:
+        assert waiting(session, run_id).at_provider == 3
     with session_scope(sqlite_url) as session:
         assert cancel_campaign(session, cid) == []  # nothing left here to stop
     with session_scope(sqlite_url) as session, ClickSendClient.from_settings(settings) as client:

@@ -7,14 +7,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.occurrences import MISSED_AFTER, Recurrence, until_instant
+from scheduler.occurrences import MISSED_AFTER, CatchUp, Recurrence, until_instant
 
 NY = ZoneInfo("America/New_York")
 LONDON = ZoneInfo("Europe/London")
+UTC_ZONE = ZoneInfo("UTC")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
 def local(at: datetime, zone: ZoneInfo = NY) -> str:
@@ -34,6 +37,12 @@ def test_nonexistent_time_on_spring_forward_day_runs_once_after_the_jump() -> No
     got = daily_0230.upcoming(utc(2026, 3, 7, 0), 3)
     # 2026-03-08 02:30 does not exist in New York: it runs once, at 03:30 EDT.
     assert [local(at) for at in got] == ["03-07 02:30 EST", "03-08 03:30 EDT", "03-09 02:30 EDT"]
+
+
+def test_shifted_gap_time_is_found_from_just_after_the_jump() -> None:
+    daily_0230 = Recurrence(zone=NY, cron="30 2 * * *")
+    just_after_jump = utc(2026, 3, 8, 7, 10)  # 03:10 EDT; 02:30 is shifted to 03:30
+    assert daily_0230.next_after(just_after_jump) == utc(2026, 3, 8, 7, 30)
 
 
 def test_repeated_time_on_fall_back_day_runs_once() -> None:
@@ -99,7 +108,7 @@ HOURLY_START = utc(2026, 5, 1, 0, 0, 30)
     ],
 )
 def test_catch_up_after_downtime(catch_up: str, expected: list[datetime]) -> None:
-    hourly = Recurrence(zone=UTC, cron="0 * * * *", catch_up=catch_up)  # type: ignore[arg-type]
+    hourly = Recurrence(zone=UTC_ZONE, cron="0 * * * *", catch_up=catch_up)  # type: ignore[arg-type]
     # Down from just after 00:00 until 05:10: five occurrences were missed.
     due = hourly.due(None, started_at=HOURLY_START, now=utc(2026, 5, 1, 5, 10))
     assert due.fire == expected
@@ -107,14 +116,15 @@ def test_catch_up_after_downtime(catch_up: str, expected: list[datetime]) -> Non
 
 
 def test_on_time_occurrence_fires_under_every_catch_up_policy() -> None:
-    for catch_up in ("all", "latest", "none"):
-        hourly = Recurrence(zone=UTC, cron="0 * * * *", catch_up=catch_up)  # type: ignore[arg-type]
+    policies: tuple[CatchUp, ...] = ("all", "latest", "none")
+    for catch_up in policies:
+        hourly = Recurrence(zone=UTC_ZONE, cron="0 * * * *", catch_up=catch_up)
         due = hourly.due(utc(2026, 5, 1, 4), HOURLY_START, now=utc(2026, 5, 1, 5, 0, 1))
         assert due.fire == [utc(2026, 5, 1, 5)], catch_up
 
 
 def test_nothing_fires_twice_or_before_the_start() -> None:
-    hourly = Recurrence(zone=UTC, cron="0 * * * *")
+    hourly = Recurrence(zone=UTC_ZONE, cron="0 * * * *")
     assert hourly.due(utc(2026, 5, 1, 5), HOURLY_START, now=utc(2026, 5, 1, 5, 30)).fire == []
     # Started at 05:30: the 05:00 occurrence predates the campaign.
     assert hourly.due(None, utc(2026, 5, 1, 5, 30), now=utc(2026, 5, 1, 5, 31)).fire == []
@@ -122,17 +132,19 @@ def test_nothing_fires_twice_or_before_the_start() -> None:
 
 def test_missed_send_at_fires_late_unless_catch_up_none() -> None:
     late = utc(2026, 12, 1, 14) + MISSED_AFTER * 3
-    once = Recurrence(zone=UTC, send_at=utc(2026, 12, 1, 14))
+    once = Recurrence(zone=UTC_ZONE, send_at=utc(2026, 12, 1, 14))
     assert once.due(None, utc(2026, 12, 1, 15), now=late).fire == [utc(2026, 12, 1, 14)]
-    strict = Recurrence(zone=UTC, send_at=utc(2026, 12, 1, 14), catch_up="none")
+    strict = Recurrence(zone=UTC_ZONE, send_at=utc(2026, 12, 1, 14), catch_up="none")
     assert strict.due(None, utc(2026, 11, 1), now=late).fire == []
     assert strict.finished(None, now=late)
 
 
 def test_until_stops_catch_up() -> None:
-    hourly = Recurrence(zone=UTC, cron="0 * * * *", until=utc(2026, 5, 1, 2, 30))
+    hourly = Recurrence(zone=UTC_ZONE, cron="0 * * * *", until=utc(2026, 5, 1, 2, 30))
     assert hourly.due(None, HOURLY_START, now=utc(2026, 5, 1, 9)).fire == [utc(2026, 5, 1, 2)]
-    everything = Recurrence(zone=UTC, cron="0 * * * *", until=utc(2026, 5, 1, 2), catch_up="all")
+    everything = Recurrence(
+        zone=UTC_ZONE, cron="0 * * * *", until=utc(2026, 5, 1, 2), catch_up="all"
+    )
     assert everything.due(None, HOURLY_START, now=utc(2026, 5, 1, 9)).fire == [
         utc(2026, 5, 1, 1),
         utc(2026, 5, 1, 2),

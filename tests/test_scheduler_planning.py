@@ -20,8 +20,10 @@ LA_NUMBER = "+13105550123"  # Los Angeles
 WEEKDAYS = Window(time(9), time(20), frozenset(range(5)))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, us: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, us, tzinfo=UTC)
 
 
 def rules(**kw: object) -> PlanRules:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
@@ -9,9 +10,12 @@ from sqlalchemy.orm import Session
 from campaigns.definition import load_definition
 from campaigns.expand import ExpandReport, expand_run
 from campaigns.models import Campaign, Run
+from campaigns.sync import sync_list
 from config.settings import Settings
 from scheduler.rules import planner_for_run
 from workers.context import get_dispatcher
+
+log = logging.getLogger(__name__)
 
 
 def expand(
@@ -28,9 +32,13 @@ def expand(
     campaign = session.get(Campaign, run.campaign_id)
     assert campaign is not None
     defn = load_definition(campaign.definition)
+    if defn.audience.clicksend_lists:
+        sync_audience(session, defn.audience.clicksend_lists, settings)
     template_body = None
     if defn.message.body is None and defn.message.template_id is not None:
-        template = get_dispatcher().client.sms_template(defn.message.template_id)
+        template_id = defn.message.clicksend_template_id()
+        assert template_id is not None
+        template = get_dispatcher().client.sms_template(template_id)
         template_body = template.body
     fired = False
 
@@ -44,3 +52,17 @@ def expand(
     return expand_run(
         session, run_id, template_body=template_body, planner=planner, progress=progress
     )
+
+
+def sync_audience(session: Session, clicksend_list_ids: list[int], settings: Settings) -> None:
+    """Each run takes a fresh snapshot: ClickSend lists are synced (incrementally) first."""
+    client = get_dispatcher().client
+    for list_id in clicksend_list_ids:
+        report = sync_list(session, client, list_id, default_region=settings.default_region)
+        log.info(
+            "synced ClickSend list %s: %d new, %d updated, %d rejected",
+            list_id,
+            report.imported,
+            report.updated,
+            len(report.errors),
+        )

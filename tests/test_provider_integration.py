@@ -1,0 +1,136 @@
+"""Campaigns using the account's own ClickSend lists and templates, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from campaigns.db import session_scope
+from campaigns.models import Contact, ContactList, Message
+from campaigns.runs import create_campaign, start_campaign
+from campaigns.sync import sync_list
+from clarion.cli import app
+from clicksend.client import ClickSendClient
+from config.settings import get_settings, reset_settings
+from sandbox.config import SandboxConfig
+from sandbox.server import SandboxHandle, start_in_thread
+from workers import context, runner
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[SandboxHandle]:
+    handle = start_in_thread(SandboxConfig(api_key="integration-key"))
+    monkeypatch.setenv("CLARION_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CLARION_SANDBOX_URL", handle.base_url)
+    monkeypatch.setenv("CLARION_SANDBOX_API_KEY", "integration-key")
+    reset_settings()
+    context.reset()
+    yield handle
+    context.reset()
+    handle.stop()
+
+
+def _client(handle: SandboxHandle) -> ClickSendClient:
+    return ClickSendClient(handle.base_url, "sandbox", "integration-key", timeout=10)
+
+
+def test_list_sync_normalises_dedupes_and_is_incremental(
+    sandbox: SandboxHandle, sqlite_url: str
+) -> None:
+    with _client(sandbox) as client:
+        remote = client.create_list("vip")
+        assert remote.list_id is not None
+        for phone, name in [
+            ("+12015550123", "Ann"),
+            ("(201) 555-0124", "Bob"),
+            ("+12015550123", "Dup"),
+        ]:
+            client.create_contact(remote.list_id, {"phone_number": phone, "first_name": name})
+        time.sleep(1.1)  # ClickSend's update times are whole seconds
+        with session_scope(sqlite_url) as session:
+            first = sync_list(session, client, remote.list_id, default_region="US")
+        assert (first.imported, first.duplicates) == (2, 1)
+        bob = next(c.contact_id for c in client.contacts(remote.list_id) if c.first_name == "Bob")
+        assert bob is not None
+        time.sleep(1.1)
+        client.update_contact(remote.list_id, bob, {"first_name": "Robert"})
+        with session_scope(sqlite_url) as session:
+            second = sync_list(
+                session, client, remote.list_id, default_region="US", overlap_seconds=0
+            )
+    assert (second.rows, second.updated) == (1, 1)  # only what changed since the last sync
+    with session_scope(sqlite_url) as session:
+        lst = session.scalars(
+            select(ContactList).where(ContactList.clicksend_list_id == remote.list_id)
+        ).one()
+        assert lst.name == "vip" and lst.source == "clicksend" and lst.synced_at is not None
+        names = {c.phone: c.fields.get("first_name") for c in session.scalars(select(Contact))}
+    assert names == {"+12015550123": "Ann", "+12015550124": "Robert"}
+
+
+def test_campaign_with_a_clicksend_template_and_list(
+    sandbox: SandboxHandle, sqlite_url: str
+) -> None:
+    with _client(sandbox) as client:
+        template = client.create_sms_template("welcome", "Welcome {first_name}!")
+        remote = client.create_list("members")
+        assert remote.list_id is not None and template.template_id is not None
+        client.create_contact(remote.list_id, {"phone_number": "+12015550123", "first_name": "Ann"})
+    with session_scope(sqlite_url) as session:
+        session.add(ContactList(name="local-empty"))
+    definition = {
+        "name": "tpl",
+        "channel": "sms",
+        "audience": {"lists": ["local-empty"], "clicksend_lists": [remote.list_id]},
+        "message": {"template_id": template.template_id, "from": "Clarion"},
+    }
+    with session_scope(sqlite_url) as session:
+        campaign = create_campaign(session, definition)
+        run = start_campaign(session, campaign.id)
+        assert run is not None
+        report = runner.expand(session, run.id, get_settings())
+    assert report.messages == 1
+    with session_scope(sqlite_url) as session:
+        message = session.scalars(select(Message)).one()
+    assert (message.phone, message.body) == ("+12015550123", "Welcome Ann!")
+
+
+def test_account_and_templates_commands(sandbox: SandboxHandle) -> None:
+    with _client(sandbox) as client:
+        client.create_sms_template("t1", "Hello {first_name}")
+    result = CliRunner().invoke(app, ["account", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["currency"] == "USD" and float(data["balance"]) > 0
+    assert "integration-key" not in result.output
+    result = CliRunner().invoke(app, ["templates", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [t["body"] for t in json.loads(result.output)] == ["Hello {first_name}"]
+
+
+def test_stop_replies_become_suppressions(sandbox: SandboxHandle, sqlite_url: str) -> None:
+    from campaigns.models import Suppression
+    from workers.inbound import poll_inbound
+
+    for sender, body in [
+        ("+12015550123", "STOP"),
+        ("+12015550124", "thanks!"),
+        ("+12015550125", "stop all"),
+    ]:
+        response = httpx.post(
+            f"{sandbox.root_url}/_sandbox/inbound", json={"from": sender, "body": body}, timeout=10
+        )
+        response.raise_for_status()
+    with _client(sandbox) as client, session_scope(sqlite_url) as session:
+        report = poll_inbound(session, client, "US")
+        again = poll_inbound(session, client, "US")
+    assert (report.read, report.opted_out) == (3, 2)
+    assert again.read == 0  # marked read
+    with session_scope(sqlite_url) as session:
+        assert set(session.scalars(select(Suppression.phone))) == {"+12015550123", "+12015550125"}
