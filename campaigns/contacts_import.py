@@ -20,15 +20,10 @@ Rules (the public contract, see docs/definitions.md):
 from __future__ import annotations
 
 import csv
-import multiprocessing
-import os
 import re
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +58,6 @@ CONTACT_FIELDS = (
     "fax_number",
 )
 CHUNK_SIZE = 2000
-# Checking numbers is most of an import's CPU time; a large file is checked in parallel.
-PARALLEL_MIN_BYTES = 4_000_000  # about 50,000 rows
-PARALLEL_BATCH = 2000
-MAX_WORKERS = 4
 ANY_FIELD = "*"  # RowError.field for a problem with the row as a whole
 
 
@@ -104,7 +95,8 @@ Checked = tuple[str | None, str | None, str, str]
 
 
 def check_contact(region: str, phone: str, zone: str) -> Checked:
-    """Validate a row's number and optional zone (the costly part of an import)."""
+    """Validate a row's number and optional zone. This is most of an import's CPU time
+    (phonenumbers' parsing and validation, ~50 us a number)."""
     try:
         e164 = normalise(phone, region)
     except InvalidPhone as exc:
@@ -116,10 +108,6 @@ def check_contact(region: str, phone: str, zone: str) -> Checked:
         except ValueError as exc:
             return None, None, TIMEZONE, str(exc)
     return e164, zone or None, "", ""
-
-
-def _check_batch(region: str, pairs: list[tuple[str, str]]) -> list[Checked]:
-    return [check_contact(region, phone, zone) for phone, zone in pairs]
 
 
 class _Upserter:
@@ -145,11 +133,10 @@ class _Upserter:
         # A list that starts empty needs no look-up to tell updates from inserts.
         self.list_was_empty = self._count_existing(None) == 0
 
-    def add(self, row: int, values: Mapping[str, str], checked: Checked | None = None) -> None:
-        """Queue one non-empty row of text fields (``checked``: its check_contact result,
-        when already known); flushes a full chunk."""
+    def add(self, row: int, values: Mapping[str, str]) -> None:
+        """Validate one non-empty row of text fields and queue it; flushes a full chunk."""
         self.report.rows += 1
-        contact = self._contact(row, values, checked)
+        contact = self._contact(row, values)
         if contact is not None:
             self.pending.append(contact)
         self._maybe_flush()
@@ -172,11 +159,8 @@ class _Upserter:
     def _reject(self, row: int, field_name: str, message: str) -> None:
         self.pending_errors.append(RowError(row, field_name, message))
 
-    def _contact(
-        self, row: int, values: Mapping[str, str], checked: Checked | None
-    ) -> dict[str, Any] | None:
-        if checked is None:
-            checked = check_contact(self.region, values.get(PHONE, ""), values.get(TIMEZONE, ""))
+    def _contact(self, row: int, values: Mapping[str, str]) -> dict[str, Any] | None:
+        checked = check_contact(self.region, values.get(PHONE, ""), values.get(TIMEZONE, ""))
         phone, zone, field_name, problem = checked
         if phone is None:
             self._reject(row, field_name, problem)
@@ -352,41 +336,14 @@ def _classify(header: list[str], records: Iterator[Any]) -> Iterator[_Item]:
             yield "row", line, dict(zip(header, cells, strict=True))
 
 
-def _apply(upserter: _Upserter, items: Iterable[_Item], checked: Iterator[Checked] | None) -> None:
+def _apply(upserter: _Upserter, items: Iterable[_Item]) -> None:
     for kind, line, payload in items:
         if kind == "row":
-            upserter.add(line, payload, next(checked) if checked is not None else None)
+            upserter.add(line, payload)
         elif kind == "empty":
             upserter.skip_empty()
         else:
             upserter.reject_row(line, *payload)
-
-
-def _apply_in_parallel(upserter: _Upserter, items: Iterator[_Item], workers: int) -> None:
-    """Check numbers in ``workers`` processes, a batch each, while this process reads
-    the file and writes the database; batches are applied in file order, so the first
-    of two duplicates still wins. At most 2 batches per worker are in flight."""
-    # spawn, not fork: the parent holds database connections and maybe threads.
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        in_flight: deque[tuple[list[_Item], Future[list[Checked]]]] = deque()
-        while batch := list(islice(items, PARALLEL_BATCH)):
-            pairs = [(p.get(PHONE, ""), p.get(TIMEZONE, "")) for k, _, p in batch if k == "row"]
-            in_flight.append((batch, pool.submit(_check_batch, upserter.region, pairs)))
-            if len(in_flight) > 2 * workers:
-                done, future = in_flight.popleft()
-                _apply(upserter, done, iter(future.result()))
-        for done, future in in_flight:
-            _apply(upserter, done, iter(future.result()))
-
-
-def _auto_workers(path: Path) -> int:
-    """Processes worth starting for ``path``: none for small files, or from inside a
-    daemon process (a Celery prefork child), which may not have children."""
-    cpus = min(os.cpu_count() or 1, MAX_WORKERS)
-    if cpus < 2 or multiprocessing.current_process().daemon:
-        return 0
-    return cpus if path.stat().st_size >= PARALLEL_MIN_BYTES else 0
 
 
 def _text_problem(text: str) -> str | None:
@@ -417,18 +374,15 @@ def import_csv(
     default_region: str,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
-    workers: int | None = None,
 ) -> ImportReport:
     """Import a CSV file into the list ``list_name`` (created if missing).
 
     Numbers without a country code are read as numbers of ``default_region``.
     ``progress`` gets the count of data rows processed so far after each chunk.
-    ``workers``: processes that check numbers (0 = none; None = one per CPU for a
-    large file). Raises CsvFormatError when the file has no usable header.
+    Raises CsvFormatError when the file has no usable header.
     """
     region = check_region(default_region)
     path = Path(path)
-    workers = _auto_workers(path) if workers is None else workers
     # surrogateescape: a bad byte becomes one row's error instead of ending the import.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         records = _records(fh)
@@ -445,10 +399,6 @@ def import_csv(
                 progress=progress,
                 replace_timezone=TIMEZONE in header,
             )
-            items = _classify(header, records)
-            if workers > 1:
-                _apply_in_parallel(upserter, items, workers)
-            else:
-                _apply(upserter, items, None)
+            _apply(upserter, _classify(header, records))
             upserter.flush()
     return report

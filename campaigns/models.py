@@ -186,7 +186,7 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When the last request carrying this message left (bounds a history look-up).
     attempted_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     provider_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
     parts: Mapped[int | None] = mapped_column(Integer, nullable=True)
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)

@@ -330,12 +330,14 @@ def campaign_resume(campaign_id: int, json_out: JsonOpt = False) -> None:
 
 @campaign_app.command("cancel")
 def campaign_cancel(campaign_id: int, json_out: JsonOpt = False) -> None:
-    """Cancel: pending messages are never sent."""
+    """Cancel: pending messages are never sent; messages handed to the provider with a
+    future schedule are cancelled there too."""
+    from scheduler.cancel import cancel_campaign_at_provider
+
     run_ids = _lifecycle(campaign_id, "cancel")
     left = _wait_in_flight(run_ids, get_settings().lease_seconds)
-    _report(
-        json_out, {"campaign_id": campaign_id, "cancelled_runs": run_ids, "still_in_flight": left}
-    )
+    report = cancel_campaign_at_provider(get_settings(), campaign_id).to_json()
+    _report(json_out, {**report, "cancelled_runs": run_ids, "still_in_flight": left})
 
 
 def _report(json_out: bool, data: dict[str, Any]) -> None:
@@ -349,6 +351,41 @@ def _watch(run_id: int, *, quiet: bool) -> None:
     from clarion.watch import watch_run
 
     watch_run(console, _db_url(), run_id, quiet=quiet)
+
+
+schedule_app = typer.Typer(help="Scheduled and recurring campaigns.", no_args_is_help=True)
+app.add_typer(schedule_app, name="schedule")
+
+
+@schedule_app.command("list")
+def schedule_list(
+    campaign_id: Annotated[int | None, typer.Option("--campaign")] = None,
+    count: Annotated[int, typer.Option(help="Occurrences to show per campaign.")] = 5,
+    json_out: JsonOpt = False,
+) -> None:
+    """Next occurrences of each scheduled campaign, in the campaign's time zone."""
+    from rich.table import Table
+
+    from scheduler.listing import upcoming
+
+    with session_scope(_db_url()) as session:
+        items = upcoming(session, count=count, campaign_id=campaign_id)
+    if json_out:
+        console.print_json(json.dumps([item.to_json() for item in items]))
+        return
+    table = Table(title="Schedule")
+    for column in ("campaign", "status", "schedule", "zone", "next occurrences"):
+        table.add_column(column)
+    for item in items:
+        nexts = "\n".join(at.strftime("%a %Y-%m-%d %H:%M %Z") for at in item.next)
+        table.add_row(
+            f"{item.campaign_id} {item.name}",
+            item.status,
+            f"{item.kind} {item.schedule}",
+            item.zone,
+            nexts or item.error or "-",
+        )
+    console.print(table)
 
 
 # -- processes -----------------------------------------------------------------------

@@ -33,3 +33,4 @@ def configure_logging(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO; keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

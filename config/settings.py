@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
 
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    inbound_poll_seconds: float = Field(default=15.0, gt=0)
+    receipts_poll_seconds: float = Field(default=60.0, gt=0)
     # A message deferred (send window, reminder) further ahead than this is handed to the
     # provider at once with its `schedule`; a nearer one waits in our database. 0 = never.
     scheduler_handover_seconds: float = Field(default=900.0, ge=0)

@@ -4,6 +4,7 @@ cancel. Each factory takes the message kind and returns an aiohttp handler."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -108,13 +109,24 @@ def _terms(q: str) -> list[tuple[str | None, str]]:
     return terms
 
 
+def _window(order: list[Message], date_from: int | None, date_to: int | None) -> list[Message]:
+    """The slice of ``order`` (sorted by date, as accepted) that can fall in the window."""
+    start = 0 if date_from is None else bisect.bisect_left(order, date_from, key=_date)
+    end = len(order) if date_to is None else bisect.bisect_right(order, date_to, key=_date)
+    return order[start:end]
+
+
+def _date(message: Message) -> int:
+    return message.date
+
+
 def select_history(state: SandboxState, kind: str, query: dict[str, str] | Any) -> list[Message]:
     """Messages of ``kind`` filtered by date_from/date_to (unix seconds, inclusive) and q."""
     date_from = int_param(query, "date_from")
     date_to = int_param(query, "date_to")
     terms = _terms(query.get("q", ""))
     with state.lock:
-        source: Iterable[Message] = state.order
+        source: Iterable[Message] = _window(state.order, date_from, date_to)
         to_terms = [v for n, v in terms if n == "to"]
         if to_terms:  # an index look-up instead of a scan: reconciliation asks per number
             source = list(state.by_recipient.get(to_terms[0], ()))

@@ -31,6 +31,18 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             # drop it rather than let a backlog pile up while no worker is running.
             "options": {"expires": max(5.0, 3 * every)},
         },
+        # STOP replies must be honoured before the next run starts; receipts are for
+        # reporting only and can be slower.
+        "clarion-inbound": {
+            "task": "clarion.poll_inbound",
+            "schedule": settings.inbound_poll_seconds,
+            "options": {"expires": settings.inbound_poll_seconds},
+        },
+        "clarion-receipts": {
+            "task": "clarion.poll_receipts",
+            "schedule": settings.receipts_poll_seconds,
+            "options": {"expires": settings.receipts_poll_seconds},
+        },
     }
 
 

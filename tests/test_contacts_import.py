@@ -230,26 +230,6 @@ def test_chunks_commit_and_report_progress(db_url: str, tmp_path: Path) -> None:
     assert len(contacts(db_url)) == 11
 
 
-def test_checking_in_worker_processes_gives_the_same_result(db_url: str, tmp_path: Path) -> None:
-    lines = [f"+1201555{i % 300:04d},N{i},," for i in range(5000)]  # each number ~17 times
-    lines[10] = "bad,,,"
-    lines[4000] = "+12015550001,x"
-    path = write(tmp_path, HEADER + "\n".join(lines) + "\n\n")
-    report = import_csv(db_url, path, "parallel", default_region="US", workers=2)
-    serial = import_csv(db_url, path, "serial", default_region="US", workers=0)
-    assert (report.rows, report.imported, report.duplicates, report.empty) == (5001, 300, 4698, 1)
-    assert (
-        report.errors
-        == serial.errors
-        == [
-            RowError(12, "phone_number", "not a phone number: 'bad'"),
-            RowError(4002, "*", "expected 4 columns, found 2"),
-        ]
-    )
-    assert contacts(db_url, "parallel") == contacts(db_url, "serial")
-    assert contacts(db_url, "parallel")["+12015550001"][0] == {"first_name": "N1"}
-
-
 def test_upsert_contacts_takes_rows_from_anywhere(db_url: str) -> None:
     rows: list[tuple[int, dict[str, Any]]] = [
         (1, {"phone_number": "+61411111111", "first_name": "Kim", "custom_1": 7, "email": None}),

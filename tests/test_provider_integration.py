@@ -106,12 +106,12 @@ def test_account_and_templates_commands(sandbox: SandboxHandle) -> None:
         client.create_sms_template("t1", "Hello {first_name}")
     result = CliRunner().invoke(app, ["account", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["currency"] == "USD" and float(data["balance"]) > 0
     assert "integration-key" not in result.output
     result = CliRunner().invoke(app, ["templates", "list", "--json"])
     assert result.exit_code == 0, result.output
-    assert [t["body"] for t in json.loads(result.output)] == ["Hello {first_name}"]
+    assert [t["body"] for t in json.loads(result.stdout)] == ["Hello {first_name}"]
 
 
 def test_stop_replies_become_suppressions(sandbox: SandboxHandle, sqlite_url: str) -> None:
@@ -134,3 +134,44 @@ def test_stop_replies_become_suppressions(sandbox: SandboxHandle, sqlite_url: st
     assert again.read == 0  # marked read
     with session_scope(sqlite_url) as session:
         assert set(session.scalars(select(Suppression.phone))) == {"+12015550123", "+12015550125"}
+
+
+def test_receipts_record_delivery(sandbox: SandboxHandle, sqlite_url: str) -> None:
+    from tests.seed import seed_campaign, seed_list
+    from workers.receipts import poll_receipts
+
+    phones = ["+12015550123", "+12015550124"]
+    seed_list(sqlite_url, "a", phones)
+    _, run_id = seed_campaign(sqlite_url, ["a"])
+    with session_scope(sqlite_url) as session:
+        runner.expand(session, run_id, get_settings())
+    context.get_dispatcher().dispatch_once(run_id)
+    httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 5}, timeout=10)
+    with _client(sandbox) as client, session_scope(sqlite_url) as session:
+        report = poll_receipts(session, client)
+        again = poll_receipts(session, client)
+    assert (report.read, report.matched, again.read) == (2, 2, 0)
+    with session_scope(sqlite_url) as session:
+        assert set(session.scalars(select(Message.delivery_status))) == {"delivered"}
+
+
+def test_schedule_list_shows_the_next_mondays_in_london(
+    sandbox: SandboxHandle, sqlite_url: str
+) -> None:
+    from pathlib import Path
+
+    example = (
+        Path(__file__).resolve().parent.parent / "config" / "examples" / "weekly-newsletter.yaml"
+    )
+    with session_scope(sqlite_url) as session:
+        session.add(ContactList(name="customers"))
+    runner_ = CliRunner()
+    created = runner_.invoke(app, ["campaign", "create", str(example), "--json"])
+    assert created.exit_code == 0, created.output
+    result = runner_.invoke(app, ["schedule", "list", "--json", "--count", "3"])
+    assert result.exit_code == 0, result.output
+    [item] = json.loads(result.stdout)
+    assert item["timezone"] == "Europe/London" and item["kind"] == "cron"
+    assert len(item["next"]) == 3
+    for at in item["next"]:
+        assert at.endswith(("+00:00", "+01:00")) and "T09:00:00" in at

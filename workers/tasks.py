@@ -12,7 +12,7 @@ import logging
 from campaigns.db import session_scope
 from config.settings import get_settings
 from scheduler import tick as scheduler_tick
-from workers import runner
+from workers import inbound, receipts, runner
 from workers.app import app
 from workers.context import get_dispatcher
 
@@ -47,6 +47,22 @@ def tick() -> None:
         expand_run.delay(run_id)
     for run_id in result.to_dispatch:
         kick(run_id)
+
+
+@app.task(name="clarion.poll_inbound", ignore_result=True)
+def poll_inbound() -> None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        report = inbound.poll_inbound(session, get_dispatcher().client, settings.default_region)
+    if report.opted_out:
+        log.info("inbound: %d replies read, %d numbers opted out", report.read, report.opted_out)
+
+
+@app.task(name="clarion.poll_receipts", ignore_result=True)
+def poll_receipts() -> None:
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        receipts.poll_receipts(session, get_dispatcher().client)
 
 
 def kick(run_id: int) -> None:

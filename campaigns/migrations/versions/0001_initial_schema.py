@@ -148,12 +148,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "phone", name="uq_messages_run_phone"),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_messages_provider_message_id"), ["provider_message_id"], unique=False
+        )
         batch_op.create_index("ix_messages_run_status", ["run_id", "status"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_run_status")
+        batch_op.drop_index(batch_op.f("ix_messages_provider_message_id"))
 
     op.drop_table("messages")
     with op.batch_alter_table("runs", schema=None) as batch_op:
