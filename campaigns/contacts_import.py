@@ -382,6 +382,8 @@ def import_csv(
     Raises CsvFormatError when the file has no usable header.
     """
     region = check_region(default_region)
+    if not list_name.strip() or len(list_name) > 200:
+        raise ValueError(f"list: a list name of 1 to 200 characters is needed, got {list_name!r}")
     path = Path(path)
     # surrogateescape: a bad byte becomes one row's error instead of ending the import.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:

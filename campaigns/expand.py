@@ -7,6 +7,7 @@ audience never sits in memory, and expanding the same run twice adds nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +63,27 @@ def _render_message(
         return "", f"missing field {exc.field}"
 
 
+def variables_renderer(
+    variables: dict[str, str],
+) -> Callable[[dict[str, Any], dict[str, str]], str]:
+    """For a provider template (SkillBoss notify-send): each variable is itself a
+    template; the message body stores the rendered variables as JSON."""
+    compiled = {name: compile_template(value) for name, value in variables.items()}
+
+    def render(fields: dict[str, Any], defaults: dict[str, str]) -> str:
+        return json.dumps({name: r(fields, defaults) for name, r in compiled.items()})
+
+    return render
+
+
+def body_renderer(
+    defn: CampaignDefinition, template_body: str | None
+) -> Callable[[dict[str, Any], dict[str, str]], str]:
+    if defn.provider == "skillboss" and isinstance(defn.message.template_id, str):
+        return variables_renderer(dict(defn.message.variables or {}))
+    return compile_template(message_body_template(defn, template_body))
+
+
 def message_body_template(defn: CampaignDefinition, template_body: str | None) -> str:
     if defn.message.body is not None:
         return defn.message.body
@@ -94,7 +116,7 @@ def expand_run(
     campaign = session.get(Campaign, run.campaign_id)
     assert campaign is not None
     defn = load_definition(campaign.definition)
-    render = compile_template(message_body_template(defn, template_body))
+    render = body_renderer(defn, template_body)
     defaults = dict(defn.message.defaults)
     list_ids = list(
         session.scalars(

@@ -61,10 +61,22 @@ class SkillBossClient(Closing):
         return dict(as_mapping(body))
 
     def notify_send(
-        self, template_id: str, to: str, variables: Mapping[str, Any] | None = None
+        self,
+        template_id: str,
+        to: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        correlation_id: str | None = None,
     ) -> dict[str, Any]:
-        """Send a Prelude template message to ``to`` (E.164) with its ``variables``."""
-        inputs = {"template_id": template_id, "to": to, "variables": dict(variables or {})}
+        """Send a Prelude template message to ``to`` (E.164) with its ``variables``;
+        ``correlation_id`` is echoed back and kept with the message (our run key)."""
+        inputs: dict[str, Any] = {
+            "template_id": template_id,
+            "to": to,
+            "variables": dict(variables or {}),
+        }
+        if correlation_id:
+            inputs["correlation_id"] = correlation_id
         return self.run(NOTIFY_SEND, inputs)
 
     def verify_send(self, to: str, **options: Any) -> dict[str, Any]:

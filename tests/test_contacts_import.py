@@ -211,9 +211,13 @@ def test_a_non_utf8_header_fails_the_whole_file(sqlite_url: str, tmp_path: Path)
         run(sqlite_url, write(tmp_path, b"phone_number,\xff\n"))
 
 
-def test_an_unknown_default_region_is_refused(sqlite_url: str, tmp_path: Path) -> None:
+def test_an_unknown_default_region_or_a_blank_list_name_is_refused(
+    sqlite_url: str, tmp_path: Path
+) -> None:
     with pytest.raises(ValueError, match="default_region: unknown region 'XX'"):
         import_csv(sqlite_url, write(tmp_path, HEADER), "customers", default_region="XX")
+    with pytest.raises(ValueError, match="list: a list name of 1 to 200 characters"):
+        import_csv(sqlite_url, write(tmp_path, HEADER), " ", default_region="US")
 
 
 def test_chunks_commit_and_report_progress(db_url: str, tmp_path: Path) -> None:

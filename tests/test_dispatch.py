@@ -263,3 +263,18 @@ def test_deadline_expires_pending_messages(sqlite_url: str) -> None:
     assert dispatcher.dispatch_once(run_id).action == "done"
     assert _counts(sqlite_url, run_id) == {"expired": 3}
     assert provider.requests == 0
+
+
+def test_limiter_outage_gives_the_batch_back(sqlite_url: str) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    dispatcher, provider, limiter, run_id = _setup(sqlite_url, us_numbers(3))
+
+    def down(messages: int) -> float:
+        raise RedisConnectionError("Connection refused")
+
+    limiter.acquire = down  # type: ignore[method-assign]
+    outcome = dispatcher.dispatch_once(run_id)
+    assert outcome.action == "wait" and outcome.delay > dispatcher.max_inline_wait
+    assert provider.requests == 0
+    assert _counts(sqlite_url, run_id) == {"pending": 3}

@@ -25,8 +25,12 @@ from workers import context, runner
 
 @pytest.fixture
 def sandbox(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[SandboxHandle]:
-    handle = start_in_thread(SandboxConfig(api_key="integration-key"))
+    handle = start_in_thread(
+        SandboxConfig(api_key="integration-key", skillboss_api_key="integration-hub-key")
+    )
     monkeypatch.setenv("CLARION_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CLARION_SKILLBOSS_BASE_URL", handle.root_url)
+    monkeypatch.setenv("SKILLBOSS_API_KEY", "integration-hub-key")
     monkeypatch.setenv("CLARION_SANDBOX_URL", handle.base_url)
     monkeypatch.setenv("CLARION_SANDBOX_API_KEY", "integration-key")
     reset_settings()
@@ -175,3 +179,38 @@ def test_schedule_list_shows_the_next_mondays_in_london(
     assert len(item["next"]) == 3
     for at in item["next"]:
         assert at.endswith(("+00:00", "+01:00")) and "T09:00:00" in at
+
+
+def test_skillboss_notify_campaign_sends_rendered_variables(
+    sandbox: SandboxHandle, sqlite_url: str
+) -> None:
+    from tests.seed import seed_list
+
+    phones = ["+12015550123", "+15555550100", "+12015550124"]  # the middle one is refused
+    seed_list(sqlite_url, "a", phones)
+    definition = {
+        "name": "otp-reminder",
+        "channel": "sms",
+        "provider": "skillboss",
+        "audience": {"lists": ["a"]},
+        "message": {"template_id": "tmpl_reminder", "variables": {"name": "{first_name}"}},
+    }
+    with session_scope(sqlite_url) as session:
+        campaign = create_campaign(session, definition)
+        run = start_campaign(session, campaign.id)
+        assert run is not None
+        run_id, key = run.id, run.key
+        runner.expand(session, run_id, get_settings())
+    dispatcher = context.get_dispatcher()
+    while dispatcher.dispatch_once(run_id).action not in ("done", "stopped"):
+        pass
+    with session_scope(sqlite_url) as session:
+        rows = {m.phone: m for m in session.scalars(select(Message))}
+    assert json.loads(rows[phones[0]].body) == {"name": "N0"}
+    assert rows[phones[0]].status == "sent" and rows[phones[0]].provider_message_id
+    assert rows[phones[1]].status == "failed" and "refused" in (rows[phones[1]].error or "")
+    assert rows[phones[2]].status == "sent"
+    ledger = httpx.get(
+        f"{sandbox.root_url}/_sandbox/ledger", params={"custom_string": key}, timeout=10
+    ).json()
+    assert ledger["by_recipient"] == {phones[0]: 1, phones[2]: 1}

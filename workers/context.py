@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from clicksend.client import ClickSendClient
+from clicksend.skillboss import SkillBossClient
 from config.settings import Settings, get_settings
 from workers.dispatch import Dispatcher
 from workers.ratelimit import limiter_from_settings
@@ -25,7 +26,14 @@ def account_name(settings: Settings) -> str:
 def build_dispatcher(settings: Settings) -> Dispatcher:
     client = ClickSendClient.from_settings(settings)
     limiter = limiter_from_settings(settings, account_name(settings))
-    return Dispatcher(settings=settings, client=client, limiter=limiter)
+    hub = None
+    if settings.skillboss_api_key.get_secret_value():
+        hub = SkillBossClient(
+            settings.skillboss_base_url,
+            settings.skillboss_api_key.get_secret_value(),
+            timeout=settings.http_timeout_seconds,
+        )
+    return Dispatcher(settings=settings, client=client, limiter=limiter, hub=hub)
 
 
 def get_dispatcher() -> Dispatcher:
@@ -40,4 +48,6 @@ def reset() -> None:
     """Forget cached objects (after the settings changed)."""
     for dispatcher in _cache.values():
         dispatcher.client.close()
+        if dispatcher.hub is not None:
+            dispatcher.hub.close()
     _cache.clear()

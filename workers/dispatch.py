@@ -21,18 +21,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from campaigns.definition import CampaignDefinition, load_definition
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.clock import as_utc, utcnow
 from campaigns.db import session_factory
+from campaigns.definition import CampaignDefinition, load_definition
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import finish_if_done, pause_campaign
 from clicksend.client import ClickSendClient
 from clicksend.errors import (
     AuthenticationError,
-    BadRequestError,
+    ClickSendError,
     ConnectError,
     ForbiddenError,
     OutcomeUnknownError,
@@ -40,11 +41,13 @@ from clicksend.errors import (
     ServerError,
 )
 from clicksend.models import MessageResult, SendResponse
+from clicksend.skillboss import SkillBossClient
 from config.settings import Settings
 from workers import claims, reconcile
 from workers.backoff import next_try
 from workers.claims import Claimed
-from workers.outcomes import Verdict, verdict
+from workers.notify import PartialSendError, is_notify_campaign, send_notify
+from workers.outcomes import STATUS_WIDTH, Verdict, verdict
 from workers.ratelimit import RateLimiter
 from workers.sender import send_batch
 
@@ -57,6 +60,7 @@ Action = Literal["again", "wait", "stopped", "done"]
 SENDABLE = ("expanding", "sending")
 # How often a dispatch chain that caught up with an expansion looks again.
 EXPANSION_POLL_SECONDS = 0.5
+LIMITER_DOWN_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Dispatcher:
     settings: Settings
     client: ClickSendClient
     limiter: RateLimiter
+    hub: SkillBossClient | None = None  # for campaigns sent through prelude/notify-send
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     # Rate-limit waits up to this long are slept in the task; longer ones give the
@@ -93,7 +98,8 @@ class Dispatcher:
             now = self.clock()
             if run.expires_at is not None and now >= run.expires_at:
                 return self._expire(session, run)
-            reconcile.settle_ripe(session, self.client, run, defn.channel, self.settings, now=now)
+            history = None if is_notify_campaign(defn) else self.client
+            reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now)
             token = uuid.uuid4().hex
             batch = claims.claim_batch(
                 session,
@@ -127,46 +133,89 @@ class Dispatcher:
             session.commit()
             return Outcome("stopped")
         try:
-            response = send_batch(self.client, defn, run.key, batch)
-        except RateLimitedError as exc:
+            response = self._deliver(defn, run.key, batch)
+        except PartialSendError as partial:
+            done = len(partial.response.messages)
+            self._record(session, run, token, batch[:done], partial.response)
+            return self._failed(session, run, defn, token, batch[done:], partial.cause)
+        except ClickSendError as exc:
+            return self._failed(session, run, defn, token, batch, exc)
+        return self._record(session, run, token, batch, response)
+
+    def _deliver(
+        self, defn: CampaignDefinition, run_key: str, batch: list[Claimed]
+    ) -> SendResponse:
+        if is_notify_campaign(defn):
+            if self.hub is None:
+                raise AuthenticationError(
+                    "provider skillboss: CLARION_SKILLBOSS_API_KEY is not set"
+                )
+            return send_notify(self.hub, defn, run_key, batch)
+        return send_batch(self.client, defn, run_key, batch)
+
+    def _failed(
+        self,
+        session: Session,
+        run: Run,
+        defn: CampaignDefinition,
+        token: str,
+        batch: list[Claimed],
+        exc: ClickSendError,
+    ) -> Outcome:
+        """The request (or its tail) failed as a whole: sort by what the error means."""
+        if isinstance(exc, RateLimitedError):
             return self._rate_limited(session, run, token, exc)
-        except (AuthenticationError, ForbiddenError) as exc:
+        if isinstance(exc, AuthenticationError | ForbiddenError):
             claims.release(session, token)
             pause_campaign(
                 session, run.campaign_id, reason=f"provider refused the credentials: {exc}"
             )
             session.commit()
             return Outcome("stopped")
-        except BadRequestError as exc:
-            claims.release(
-                session,
-                token,
-                status="failed",
-                count_attempt=True,
-                error=f"request rejected by the provider: {exc.response_msg or exc}",
-            )
-            self._touch(session, run.id)
-            return Outcome("again", failed=len(batch))
-        except ConnectError as exc:
+        if isinstance(exc, ConnectError):
             self._retry_all(session, token, batch, f"connection failed: {exc}")
             return Outcome("again")
-        except (ServerError, OutcomeUnknownError) as exc:
+        if isinstance(exc, ServerError | OutcomeUnknownError):
             # The request may have been accepted: settle by look-up, never by resending blind.
             log.warning("run %s: outcome of %d messages unknown (%s)", run.id, len(batch), exc)
-            session.execute(
-                update(Message)
-                .where(Message.claim_token == token, Message.status == "claimed")
-                .values(status="unknown", lease_until=None, error=str(exc)[:500])
-                .execution_options(synchronize_session=False)
-            )
+            if is_notify_campaign(defn):
+                # Nothing to look a notify-send up in: at most once, never a duplicate.
+                claims.release(
+                    session,
+                    token,
+                    status="failed",
+                    count_attempt=True,
+                    error=f"outcome unknown, not resent: {exc}"[:500],
+                )
+            else:
+                session.execute(
+                    update(Message)
+                    .where(Message.claim_token == token, Message.status == "claimed")
+                    .values(status="unknown", lease_until=None, error=str(exc)[:500])
+                    .execution_options(synchronize_session=False)
+                )
             self._touch(session, run.id)
             return Outcome("again")
-        return self._record(session, run, token, batch, response)
+        # BadRequestError, NotFoundError: this request is wrong and repeating it cannot help.
+        claims.release(
+            session,
+            token,
+            status="failed",
+            count_attempt=True,
+            error=f"request rejected by the provider: {exc.response_msg or exc}",
+        )
+        self._touch(session, run.id)
+        return Outcome("again", failed=len(batch))
 
     def _wait_for_rate_limit(self, messages: int) -> float:
         """Sleep through short waits; return a long one for the caller to reschedule."""
         while True:
-            wait = self.limiter.acquire(messages)
+            try:
+                wait = self.limiter.acquire(messages)
+            except RedisError as exc:
+                # No answer from the shared limiter is no permission to send.
+                log.warning("rate limiter unavailable (%s); batch given back", exc)
+                return LIMITER_DOWN_WAIT
             if wait <= 0:
                 return 0.0
             if wait > self.max_inline_wait:
@@ -319,7 +368,7 @@ def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> dict[str, A
         "status": "sent",
         "attempts": row.attempts + 1,
         "provider_message_id": result.message_id,
-        "provider_status": result.status,
+        "provider_status": result.status[:STATUS_WIDTH],
         "parts": result.message_parts,
         "price": result.message_price,
         "provider_schedule": result.schedule,
@@ -335,9 +384,9 @@ def _failed_row(row: Claimed, result: MessageResult) -> dict[str, Any]:
         "b_id": row.id,
         "status": "failed",
         "attempts": row.attempts + 1,
-        "provider_status": result.status,
+        "provider_status": result.status[:STATUS_WIDTH],
         "price": result.message_price or Decimal("0"),
-        "error": result.status,
+        "error": result.status[:500],
         "claim_token": None,
         "lease_until": None,
     }

@@ -12,6 +12,9 @@ class Verdict(Enum):
     PAUSE = "pause"  # the account cannot send: hold the message, pause the campaign
 
 
+# messages.provider_status width; the full text of an odd status goes to `error`.
+STATUS_WIDTH = 40
+
 ACCEPTED = {"SUCCESS", "QUEUED", "SCHEDULED"}
 TRANSIENT = {"INTERNAL_ERROR", "THROTTLED"}
 PAUSING = {"INSUFFICIENT_CREDIT"}

@@ -23,6 +23,7 @@ from clicksend.models import HistoryItem
 from config.settings import Settings
 from workers import claims
 from workers.backoff import next_try
+from workers.outcomes import STATUS_WIDTH
 from workers.sender import history
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,15 @@ SETTLE_BATCH = 1000
 
 def settle_ripe(
     session: Session,
-    client: ClickSendClient,
+    client: ClickSendClient | None,
     run: Run,
     channel: str,
     settings: Settings,
     *,
     now: datetime,
 ) -> int:
-    """Settle up to one batch of the run's unknown rows old enough to look up."""
+    """Settle up to one batch of the run's unknown rows old enough to look up. Without a
+    client (a provider with no history), they fail rather than risk a duplicate."""
     ripe_before = now - timedelta(seconds=settings.reconcile_after_seconds)
     rows = session.execute(
         select(Message.id, Message.phone, Message.attempts, Message.attempted_at)
@@ -61,11 +63,16 @@ def settle_ripe(
     date_from = math.floor(_ts(start)) - CLOCK_SLACK_SECONDS
     date_to = math.ceil(_ts(end) + settings.http_timeout_seconds) + CLOCK_SLACK_SECONDS
     wanted = {r.phone for r in rows}
-    try:
-        found = _look_up(client, channel, run.key, wanted, date_from, date_to)
-    except ClickSendError as exc:
-        log.warning("run %s: history look-up failed, will retry: %s", run.id, exc)
-        return 0
+    found: dict[str, HistoryItem] = {}
+    if client is None:
+        not_found = "outcome unknown and the provider keeps no history: not resent"
+    else:
+        not_found = "not accepted by the provider (confirmed by look-up)"
+        try:
+            found = _look_up(client, channel, run.key, wanted, date_from, date_to)
+        except ClickSendError as exc:
+            log.warning("run %s: history look-up failed, will retry: %s", run.id, exc)
+            return 0
     settled = []
     for r in rows:
         item = found.get(r.phone)
@@ -75,7 +82,7 @@ def settle_ripe(
                     "b_id": r.id,
                     "status": "sent",
                     "provider_message_id": item.message_id,
-                    "provider_status": item.status,
+                    "provider_status": item.status[:STATUS_WIDTH],
                     "parts": item.message_parts,
                     "price": item.message_price,
                     "sent_at": now,
@@ -87,7 +94,7 @@ def settle_ripe(
             )
         else:
             attempts = r.attempts + 1
-            exhausted = attempts >= settings.max_attempts
+            exhausted = client is None or attempts >= settings.max_attempts
             settled.append(
                 {
                     "b_id": r.id,
@@ -103,8 +110,8 @@ def settle_ripe(
                     else next_try(
                         now, attempts, settings.retry_base_seconds, settings.retry_max_seconds
                     ),
-                    "error": "not accepted by the provider (confirmed by look-up)"
-                    + (f" after {attempts} attempts" if exhausted else ""),
+                    "error": not_found
+                    + (f" after {attempts} attempts" if exhausted and client else ""),
                     "claim_token": None,
                 }
             )

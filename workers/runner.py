@@ -35,7 +35,7 @@ def expand(
     if defn.audience.clicksend_lists:
         sync_audience(session, defn.audience.clicksend_lists, settings)
     template_body = None
-    if defn.message.body is None and defn.message.template_id is not None:
+    if defn.message.body is None and isinstance(defn.message.template_id, int):
         template_id = defn.message.clicksend_template_id()
         assert template_id is not None
         template = get_dispatcher().client.sms_template(template_id)
