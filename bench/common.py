@@ -116,7 +116,7 @@ def env_for(db_url: str, sandbox: Sandbox, prefix: str, **extra: str) -> dict[st
         CLARION_SANDBOX_URL=sandbox.base_url,
         CLARION_SANDBOX_USERNAME="sandbox",
         CLARION_SANDBOX_API_KEY=sandbox.api_key,
-        CLARION_LOG_LEVEL="WARNING",
+        CLARION_LOG_LEVEL=os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
     )
     env.update(extra)
     return env
@@ -195,7 +195,7 @@ def workers(
                         "--hostname",
                         f"bench{i}@%h",
                         "--loglevel",
-                        "WARNING",
+                        os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
                     ],
                     env=env,
                     stdout=log,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.bulk import insert_ignore
@@ -179,6 +179,10 @@ def expand_run(
         if progress:
             progress(len(rows))
 
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics after a bulk load: without them the planner takes the new rows
+        # for a small table and scans all of it for every batch it updates.
+        session.execute(text("ANALYZE messages"))
     report.messages = _count(session, run_id)
     report.duplicates_removed = report.candidates - report.messages
     session.execute(

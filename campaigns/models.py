@@ -170,7 +170,9 @@ class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
         UniqueConstraint("run_id", "phone", name="uq_messages_run_phone"),
-        Index("ix_messages_run_status", "run_id", "status"),
+        # (run_id, status, id): a claim reads the oldest pending rows of a run straight off
+        # the index, however many rows of the run were sent already.
+        Index("ix_messages_run_status", "run_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -132,25 +132,30 @@ def _settle_unnest(
     A thousand single-row UPDATEs cost a round trip each even when pipelined; this is one
     statement with a dozen parameters, several times faster for a batch.
     """
+    # The guards (claim token, expected status) travel as columns of v, not as constants:
+    # a constant like claim_token = 'abc' makes the planner expect one matching row and
+    # choose a nested loop over all 1000 x 1000 pairs.
+    guards = {"token": token, "expect_status": expect_status}
+    guard_columns = {"token": "claim_token", "expect_status": "status"}
+    extra = [g for g, value in guards.items() if value is not None]
     names = ["id", *columns]
-    arrays = {f"a_{n}": [r["b_id" if n == "id" else n] for r in rows] for n in names}
+    arrays: dict[str, Any] = {
+        f"a_{n}": [r["b_id" if n == "id" else n] for r in rows] for n in names
+    }
     binds = [bindparam(f"a_{n}", type_=ARRAY(_messages.c[n].type)) for n in names]
+    for g in extra:
+        arrays[f"a_{g}"] = [guards[g]] * len(rows)
+        binds.append(bindparam(f"a_{g}", type_=ARRAY(_messages.c[guard_columns[g]].type)))
     sets = ", ".join(f"{n} = v.{n}" for n in columns)
-    # m.id = ANY(...) gives the planner an index path of the right size; without it the
-    # join estimate collapses and it scans the whole table for every batch.
+    # m.id = ANY(...) gives the planner an index path of the right size.
     conditions = ["m.id = ANY(:a_id)", "m.id = v.id"]
-    params: dict[str, Any] = dict(arrays)
-    if token is not None:
-        conditions.append("m.claim_token = :token")
-        params["token"] = token
-    if expect_status is not None:
-        conditions.append("m.status = :expect_status")
-        params["expect_status"] = expect_status
-    placeholders = ", ".join(f":a_{n}" for n in names)
+    conditions += [f"m.{guard_columns[g]} = v.{g}" for g in extra]
+    placeholders = ", ".join(f":a_{n}" for n in [*names, *extra])
     stmt = text(
-        f"UPDATE messages AS m SET {sets} FROM unnest({placeholders}) AS v({', '.join(names)}) "
-        f"WHERE {' AND '.join(conditions)}"
+        f"UPDATE messages AS m SET {sets} FROM unnest({placeholders}) "
+        f"AS v({', '.join([*names, *extra])}) WHERE {' AND '.join(conditions)}"
     ).bindparams(*binds)
+    params = arrays
     session.execute(stmt, params)
 
 

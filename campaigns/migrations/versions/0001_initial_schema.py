@@ -151,7 +151,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_messages_provider_message_id"), ["provider_message_id"], unique=False
         )
-        batch_op.create_index("ix_messages_run_status", ["run_id", "status"], unique=False)
+        batch_op.create_index("ix_messages_run_status", ["run_id", "status", "id"], unique=False)
 
 
 def downgrade() -> None:
