@@ -60,6 +60,7 @@ class Sandbox:
     root_url: str
     base_url: str
     api_key: str
+    pid: int
 
     def stats(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.root_url}/_sandbox/stats", timeout=30).json())
@@ -88,7 +89,7 @@ def sandbox_process(log_dir: Path) -> Iterator[Sandbox]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    sandbox = Sandbox(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/v3", key)
+    sandbox = Sandbox(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/v3", key, proc.pid)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -145,6 +146,32 @@ def seed_contacts(db_url: str, list_name: str, count: int) -> None:
                 copy.write_row(
                     (list_id, phone, f'{{"first_name": "N{i}"}}', "2026-01-01T00:00:00Z")
                 )
+
+
+def cpu_seconds(pids: list[int], names: tuple[str, ...] = ()) -> float:
+    """CPU time used so far by these process trees and by every process with one of
+    these names (PostgreSQL backends come and go; they are found by name)."""
+    total = 0.0
+    seen: set[int] = set()
+    procs = []
+    for pid in pids:
+        try:
+            parent = psutil.Process(pid)
+            procs += [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    if names:
+        procs += [p for p in psutil.process_iter(["name"]) if p.info["name"] in names]
+    for proc in procs:
+        if proc.pid in seen:
+            continue
+        seen.add(proc.pid)
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 @dataclass

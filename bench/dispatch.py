@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from bench.common import (
     CLARION,
     MemorySampler,
+    cpu_seconds,
     env_for,
     sandbox_process,
     scratch_database,
@@ -87,7 +88,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         with workers(env, args.workers, log_dir) as procs:
             time.sleep(4)  # let the workers connect before the clock starts
             stats_before = sandbox.stats()
-            with MemorySampler([p.pid for p in procs]) as memory:
+            worker_pids = [p.pid for p in procs]
+            cpu_before = _cpu(worker_pids, sandbox.pid)
+            with MemorySampler(worker_pids) as memory:
                 t0 = time.time()
                 subprocess.run(
                     [*CLARION, "campaign", "start", str(campaign_id)],
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 )
                 run_id, status = _wait(db_url, campaign_id, args.timeout)
             stats_after = sandbox.stats()
+            cpu_after = _cpu(worker_pids, sandbox.pid)
         with session_scope(db_url) as session:
             first, last, sent = session.execute(
                 select(func.min(Message.sent_at), func.max(Message.sent_at), func.count()).where(
@@ -128,6 +132,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "ledger_accepted": ledger.get("accepted_total"),
         "ledger_duplicates": len(ledger.get("duplicates", [])),
         "ledger_exact": ledger.get("accepted_total") == sent and not ledger.get("duplicates"),
+        "cpu_seconds_per_1000_messages": {
+            k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(1, sent), 3) for k in cpu_after
+        },
         "peak_rss_mb_per_process": {
             str(pid): round(rss / 2**20, 1) for pid, rss in memory.peaks.items()
         },
@@ -136,6 +143,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     if args.limit_rps:
         result["limit_efficiency"] = round(sent / (dispatch * args.limit_rps * args.batch_size), 4)
     return result
+
+
+def _cpu(worker_pids: list[int], sandbox_pid: int) -> dict[str, float]:
+    return {
+        "workers": cpu_seconds(worker_pids),
+        "sandbox": cpu_seconds([sandbox_pid]),
+        "postgresql": cpu_seconds([], names=("postgres",)),
+        "redis": cpu_seconds([], names=("redis-server",)),
+    }
 
 
 def _wait(db_url: str, campaign_id: int, timeout: float) -> tuple[int, str]:

@@ -132,30 +132,35 @@ def _settle_unnest(
     A thousand single-row UPDATEs cost a round trip each even when pipelined; this is one
     statement with a dozen parameters, several times faster for a batch.
     """
-    # The guards (claim token, expected status) travel as columns of v, not as constants:
-    # a constant like claim_token = 'abc' makes the planner expect one matching row and
-    # choose a nested loop over all 1000 x 1000 pairs.
-    guards = {"token": token, "expect_status": expect_status}
-    guard_columns = {"token": "claim_token", "expect_status": "status"}
-    extra = [g for g, value in guards.items() if value is not None]
-    names = ["id", *columns]
-    arrays: dict[str, Any] = {
-        f"a_{n}": [r["b_id" if n == "id" else n] for r in rows] for n in names
-    }
-    binds = [bindparam(f"a_{n}", type_=ARRAY(_messages.c[n].type)) for n in names]
-    for g in extra:
-        arrays[f"a_{g}"] = [guards[g]] * len(rows)
-        binds.append(bindparam(f"a_{g}", type_=ARRAY(_messages.c[guard_columns[g]].type)))
-    sets = ", ".join(f"{n} = v.{n}" for n in columns)
+    # Columns with one value for the whole batch (status 'sent', claim_token NULL, ...) are
+    # plain parameters; only the ones that vary per message are arrays. The guards (claim
+    # token, expected status) travel as columns of v, not constants: a constant such as
+    # claim_token = 'abc' makes the planner expect one matching row and choose a nested
+    # loop over all 1000 x 1000 pairs.
+    guards = {"token": ("claim_token", token), "expect_status": ("status", expect_status)}
+    guards = {g: cv for g, cv in guards.items() if cv[1] is not None}
+    varying = [c for c in columns if any(r[c] != rows[0][c] for r in rows)]
+    constant = [c for c in columns if c not in varying]
+    arrays: dict[str, Any] = {"a_id": [r["b_id"] for r in rows]}
+    arrays |= {f"a_{c}": [r[c] for r in rows] for c in varying}
+    arrays |= {f"a_{g}": [value] * len(rows) for g, (_, value) in guards.items()}
+    binds = [bindparam("a_id", type_=ARRAY(_messages.c.id.type))]
+    binds += [bindparam(f"a_{c}", type_=ARRAY(_messages.c[c].type)) for c in varying]
+    binds += [
+        bindparam(f"a_{g}", type_=ARRAY(_messages.c[col].type)) for g, (col, _) in guards.items()
+    ]
+    binds += [bindparam(f"c_{c}", type_=_messages.c[c].type) for c in constant]
+    params = arrays | {f"c_{c}": rows[0][c] for c in constant}
+    v_columns = ["id", *varying, *guards]
+    sets = [f"{c} = v.{c}" for c in varying] + [f"{c} = :c_{c}" for c in constant]
     # m.id = ANY(...) gives the planner an index path of the right size.
     conditions = ["m.id = ANY(:a_id)", "m.id = v.id"]
-    conditions += [f"m.{guard_columns[g]} = v.{g}" for g in extra]
-    placeholders = ", ".join(f":a_{n}" for n in [*names, *extra])
+    conditions += [f"m.{col} = v.{g}" for g, (col, _) in guards.items()]
     stmt = text(
-        f"UPDATE messages AS m SET {sets} FROM unnest({placeholders}) "
-        f"AS v({', '.join([*names, *extra])}) WHERE {' AND '.join(conditions)}"
+        f"UPDATE messages AS m SET {', '.join(sets)} "
+        f"FROM unnest({', '.join(f':a_{c}' for c in v_columns)}) AS v({', '.join(v_columns)}) "
+        f"WHERE {' AND '.join(conditions)}"
     ).bindparams(*binds)
-    params = arrays
     session.execute(stmt, params)
 
 
