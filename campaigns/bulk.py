@@ -27,13 +27,14 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
 
 def _with_python_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
     """COPY bypasses SQLAlchemy, so column defaults declared in Python are filled in here."""
-    missing = {}
+    missing: dict[str, Any] = {}
     for column in table.c:
         default = column.default
         if column.name in rows[0] or column.primary_key or default is None:
             continue
-        arg = getattr(default, "arg", None)
-        missing[column.name] = arg(None) if getattr(default, "is_callable", False) else arg
+        arg: Any = getattr(default, "arg", None)
+        # SQLAlchemy wraps a callable default to take the execution context.
+        missing[column.name] = arg(None) if callable(arg) else arg
     if not missing:
         return rows
     return [{**missing, **row} for row in rows]

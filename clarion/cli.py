@@ -242,11 +242,25 @@ def _latest_run_id(campaign_id: int) -> int | None:
         return run.id if run else None
 
 
+def _limiter_stats() -> dict[str, float] | None:
+    """The shared limiter's state (adaptive factor, block, 429s) when Redis holds it; an
+    in-process limiter lives in the workers and cannot be read from here."""
+    settings = get_settings()
+    if not settings.redis_url:
+        return None
+    from workers.context import account_name
+    from workers.ratelimit import limiter_from_settings
+
+    return limiter_from_settings(settings, account_name(settings)).stats()
+
+
 def _print_status_json(run_id: int) -> None:
     from campaigns.stats import run_stats
 
     with session_scope(_db_url()) as session:
-        console.print_json(json.dumps(run_stats(session, run_id).to_json()))
+        data = run_stats(session, run_id).to_json()
+    data["rate_limit"] = _limiter_stats()
+    console.print_json(json.dumps(data))
 
 
 @campaign_app.command("status")
@@ -277,6 +291,15 @@ def campaign_status(
         return
     with session_scope(_db_url()) as session:
         print_stats(console, run_stats(session, run_id))
+    limiter = _limiter_stats()
+    if limiter:
+        console.print(
+            f"rate limit: factor {limiter['factor']:.2f} of the configured rate "
+            f"({limiter['requests_per_second']:g} requests/s, {limiter['messages_per_second']:g} "
+            f"messages/s), {limiter['rate_limited']:g} 429s seen, blocked for "
+            f"{limiter['blocked_for']:.1f} s; after a 429 the rate drops and climbs back by "
+            f"{limiter['recovery_per_second']:.3f} per second"
+        )
 
 
 def _lifecycle(campaign_id: int, action: str) -> list[int]:
