@@ -103,7 +103,11 @@ def sandbox_process(log_dir: Path) -> Iterator[Sandbox]:
         yield sandbox
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # busy answering a large ledger
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def env_for(db_url: str, sandbox: Sandbox, prefix: str, **extra: str) -> dict[str, str]:

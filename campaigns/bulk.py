@@ -58,11 +58,8 @@ def _copy_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str,
         )
         with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(
-                    [Jsonb(row[c]) if c in json_columns else row[c] for c in columns]
-                )
+                copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
         cur.execute(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} "
-            "ON CONFLICT DO NOTHING"
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
         )
         cur.execute(f"TRUNCATE {stage}")

@@ -49,18 +49,24 @@ class RunStats:
         return data
 
 
+def status_counts(session: Session, run_id: int) -> dict[str, int]:
+    """How many of the run's messages are in each status (statuses with none left out)."""
+    return {
+        str(status): int(count)
+        for status, count in session.execute(
+            select(Message.status, func.count())
+            .where(Message.run_id == run_id)
+            .group_by(Message.status)
+        )
+    }
+
+
 def run_stats(session: Session, run_id: int, now: datetime | None = None) -> RunStats:
     now = now or utcnow()
     run = session.get(Run, run_id)
     if run is None:
         raise ValueError(f"run {run_id}: no such run")
-    counts = {status: 0 for status in MESSAGE_STATUSES}
-    for status, count in session.execute(
-        select(Message.status, func.count())
-        .where(Message.run_id == run_id)
-        .group_by(Message.status)
-    ):
-        counts[status] = int(count)
+    counts = {status: 0 for status in MESSAGE_STATUSES} | status_counts(session, run_id)
     price, parts = session.execute(
         select(
             func.coalesce(func.sum(Message.price), 0), func.coalesce(func.sum(Message.parts), 0)

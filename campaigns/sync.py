@@ -71,4 +71,3 @@ def sync_list(
     lst.synced_at = started
     session.commit()
     return report
-

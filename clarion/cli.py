@@ -75,11 +75,22 @@ def lists_import(
     json_out: JsonOpt = False,
 ) -> None:
     """Import contacts from a CSV file (ClickSend contact field names)."""
+    from campaigns.contacts_import import CsvFormatError
     from clarion.importing import run_import
 
-    report = run_import(
-        _db_url(), file, list_name, region or get_settings().default_region, console, quiet=json_out
-    )
+    try:
+        report = run_import(
+            _db_url(),
+            file,
+            list_name,
+            region or get_settings().default_region,
+            console,
+            quiet=json_out,
+        )
+    except (CsvFormatError, ValueError) as exc:
+        # A file-level problem (no phone_number column, unreadable header, bad region):
+        # nothing was imported. Row-level problems never get here; they are in the report.
+        raise _fail(str(exc)) from None
     if json_out:
         console.print_json(json.dumps(report))
 

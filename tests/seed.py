@@ -11,6 +11,13 @@ from campaigns.models import Contact, ContactList
 from campaigns.runs import create_campaign, start_campaign
 
 
+def status_counts(url: str, run_id: int) -> dict[str, int]:
+    from campaigns.stats import status_counts as counts
+
+    with session_scope(url) as session:
+        return counts(session, run_id)
+
+
 def us_numbers(count: int, start: int = 0) -> list[str]:
     """Valid, distinct US numbers (area code 201, exchange 2xx)."""
     return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
@@ -20,7 +20,7 @@ from clicksend.errors import (
 )
 from config.settings import Settings
 from tests.fakes import FakeProvider
-from tests.seed import seed_campaign, seed_list, us_numbers
+from tests.seed import seed_campaign, seed_list, status_counts, us_numbers
 from workers.dispatch import Dispatcher
 
 
@@ -62,17 +62,6 @@ def _setup(
     return dispatcher, provider, limiter, run_id
 
 
-def _counts(url: str, run_id: int) -> dict[str, int]:
-    with session_scope(url) as session:
-        return dict(
-            session.execute(
-                select(Message.status, func.count())
-                .where(Message.run_id == run_id)
-                .group_by(Message.status)
-            ).all()
-        )
-
-
 def _drain(dispatcher: Dispatcher, run_id: int, limit: int = 50) -> list[str]:
     actions = []
     for _ in range(limit):
@@ -103,7 +92,7 @@ def test_batches_of_batch_size_and_results_recorded(db_url: str) -> None:
     assert limiter.granted == [10, 10, 5]
     assert sorted(m["to"] for m in provider.sent) == sorted(phones)
     assert all(m["custom_string"].startswith("clarion-") for m in provider.sent)
-    assert _counts(db_url, run_id) == {"sent": 25}
+    assert status_counts(db_url, run_id) == {"sent": 25}
     assert _run_status(db_url, run_id) == "completed"
     with session_scope(db_url) as session:
         row = session.scalars(select(Message).where(Message.run_id == run_id)).first()
@@ -115,7 +104,7 @@ def test_permanent_status_fails_at_once_and_others_are_sent(sqlite_url: str) -> 
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones)
     provider.script = [{phones[0]: "INVALID_RECIPIENT"}]
     _drain(dispatcher, run_id)
-    assert _counts(sqlite_url, run_id) == {"sent": 4, "failed": 1}
+    assert status_counts(sqlite_url, run_id) == {"sent": 4, "failed": 1}
     assert provider.requests == 1
     with session_scope(sqlite_url) as session:
         failed = session.scalars(select(Message).where(Message.status == "failed")).one()
@@ -134,7 +123,7 @@ def test_429_gives_batch_back_without_an_attempt_and_blocks(sqlite_url: str) -> 
         assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
         assert session.get(Run, run_id).rate_limited == 1  # type: ignore[union-attr]
     _drain(dispatcher, run_id)
-    assert _counts(sqlite_url, run_id) == {"sent": 3}
+    assert status_counts(sqlite_url, run_id) == {"sent": 3}
     assert len(provider.sent) == 3
 
 
@@ -156,7 +145,7 @@ def test_transient_error_then_success_is_sent_once(sqlite_url: str) -> None:
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones)
     provider.script = [ConnectError("reset"), {phones[1]: "INTERNAL_ERROR"}]
     _drain(dispatcher, run_id)
-    assert _counts(sqlite_url, run_id) == {"sent": 4}
+    assert status_counts(sqlite_url, run_id) == {"sent": 4}
     assert all(provider.count_to(p) == 1 for p in phones)
 
 
@@ -175,7 +164,7 @@ def test_accepted_then_lost_answer_is_settled_by_lookup_not_resent(
     provider.script = [("accept-then", error)]
     _drain(dispatcher, run_id)
     assert provider.history_calls >= 1
-    assert _counts(db_url, run_id) == {"sent": 6}
+    assert status_counts(db_url, run_id) == {"sent": 6}
     assert all(provider.count_to(p) == 1 for p in phones), "a message was sent twice"
 
 
@@ -184,7 +173,7 @@ def test_lost_request_not_found_in_history_is_sent_again(db_url: str) -> None:
     dispatcher, provider, _, run_id = _setup(db_url, phones)
     provider.script = [OutcomeUnknownError("connection closed before the request was processed")]
     _drain(dispatcher, run_id)
-    assert _counts(db_url, run_id) == {"sent": 3}
+    assert status_counts(db_url, run_id) == {"sent": 3}
     assert all(provider.count_to(p) == 1 for p in phones)
     with session_scope(db_url) as session:
         assert set(session.scalars(select(Message.attempts).where(Message.run_id == run_id))) == {2}
@@ -194,7 +183,7 @@ def test_authentication_failure_pauses_the_campaign(sqlite_url: str) -> None:
     dispatcher, provider, _, run_id = _setup(sqlite_url, us_numbers(3))
     provider.script = [AuthenticationError("Invalid credentials", status_code=401)]
     assert dispatcher.dispatch_once(run_id).action == "stopped"
-    assert _counts(sqlite_url, run_id) == {"pending": 3}
+    assert status_counts(sqlite_url, run_id) == {"pending": 3}
     with session_scope(sqlite_url) as session:
         run = session.get(Run, run_id)
         assert run is not None and run.status == "paused"
@@ -208,7 +197,7 @@ def test_insufficient_credit_pauses_and_keeps_messages(sqlite_url: str) -> None:
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones)
     provider.script = [{phones[2]: "INSUFFICIENT_CREDIT"}]
     dispatcher.dispatch_once(run_id)
-    assert _counts(sqlite_url, run_id) == {"sent": 2, "pending": 1}
+    assert status_counts(sqlite_url, run_id) == {"sent": 2, "pending": 1}
     assert _run_status(sqlite_url, run_id) == "paused"
     assert dispatcher.dispatch_once(run_id).action == "stopped"
     assert provider.requests == 1
@@ -242,7 +231,7 @@ def test_cancel_during_rate_limit_wait_releases_claim_as_cancelled(sqlite_url: s
     dispatcher.sleep = cancel_then_sleep
     assert dispatcher.dispatch_once(run_id).action == "stopped"
     assert provider.requests == 0
-    assert _counts(sqlite_url, run_id) == {"cancelled": 3}
+    assert status_counts(sqlite_url, run_id) == {"cancelled": 3}
 
 
 def test_long_rate_limit_wait_gives_the_claim_back(sqlite_url: str) -> None:
@@ -250,7 +239,7 @@ def test_long_rate_limit_wait_gives_the_claim_back(sqlite_url: str) -> None:
     limiter.waits = [30.0]
     outcome = dispatcher.dispatch_once(run_id)
     assert (outcome.action, outcome.delay) == ("wait", 30.0)
-    assert _counts(sqlite_url, run_id) == {"pending": 3}
+    assert status_counts(sqlite_url, run_id) == {"pending": 3}
     assert provider.requests == 0
 
 
@@ -261,7 +250,7 @@ def test_deadline_expires_pending_messages(sqlite_url: str) -> None:
     with session_scope(sqlite_url) as session:
         session.execute(update(Run).where(Run.id == run_id).values(expires_at=utcnow()))
     assert dispatcher.dispatch_once(run_id).action == "done"
-    assert _counts(sqlite_url, run_id) == {"expired": 3}
+    assert status_counts(sqlite_url, run_id) == {"expired": 3}
     assert provider.requests == 0
 
 
@@ -277,4 +266,4 @@ def test_limiter_outage_gives_the_batch_back(sqlite_url: str) -> None:
     outcome = dispatcher.dispatch_once(run_id)
     assert outcome.action == "wait" and outcome.delay > dispatcher.max_inline_wait
     assert provider.requests == 0
-    assert _counts(sqlite_url, run_id) == {"pending": 3}
+    assert status_counts(sqlite_url, run_id) == {"pending": 3}

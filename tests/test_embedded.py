@@ -95,3 +95,18 @@ def test_invalid_definition_names_the_field_and_creates_nothing(tmp_path: Path) 
         timeout=120,
     )
     assert r.returncode == 1 and "no such campaign" in r.stderr
+
+
+def test_import_without_phone_column_is_a_clear_error(tmp_path: Path) -> None:
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("mobile,first_name\n+12015550123,Ann\n")
+    r = subprocess.run(
+        [*CLARION, "lists", "import", str(contacts), "--list", "l"],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert "phone_number" in r.stderr and "Traceback" not in r.stderr

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxHandle, start_in_thread
 from sqlalchemy import func, select
 
 from campaigns.db import session_scope
 from campaigns.models import Message, Run
+from sandbox.config import SandboxConfig
+from sandbox.server import SandboxHandle, start_in_thread
 from tests.procs import clarion, processes, scaled_env, wait_for
-from tests.seed import definition, seed_list, us_numbers
+from tests.seed import definition, seed_list, status_counts, us_numbers
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -58,19 +58,8 @@ def _status(db_url: str, campaign_id: int) -> str | None:
         return session.scalar(select(Run.status).where(Run.campaign_id == campaign_id))
 
 
-def _counts(db_url: str, run_id: int) -> dict[str, int]:
-    with session_scope(db_url) as session:
-        return dict(
-            session.execute(
-                select(Message.status, func.count())
-                .where(Message.run_id == run_id)
-                .group_by(Message.status)
-            ).all()
-        )
-
-
 def _sent(db_url: str, run_id: int) -> int:
-    return _counts(db_url, run_id).get("sent", 0)
+    return status_counts(db_url, run_id).get("sent", 0)
 
 
 def _assert_exactly_once(
@@ -78,7 +67,7 @@ def _assert_exactly_once(
 ) -> Run:
     run = _run(db_url, campaign_id)
     assert run.status == "completed"
-    assert _counts(db_url, run.id) == {"sent": len(phones)}
+    assert status_counts(db_url, run.id) == {"sent": len(phones)}
     ledger = _ledger(sandbox, run.key)
     assert ledger["duplicates"] == []
     assert ledger["by_recipient"] == {p: 1 for p in phones}
@@ -92,6 +81,18 @@ def _sandbox(**config: Any) -> Iterator[SandboxHandle]:
         yield handle
     finally:
         handle.stop()
+
+
+def _start_sending(env: dict[str, str], db_url: str, campaign_id: int) -> int:
+    """`clarion campaign start`, then wait until the run is sending; returns its id."""
+    clarion(env, "campaign", "start", str(campaign_id))
+    return int(
+        wait_for(
+            lambda: _status(db_url, campaign_id) == "sending" and _run(db_url, campaign_id).id,
+            60,
+            what="sending",
+        )
+    )
 
 
 WORKER = ["worker", "-c", "1", "--loglevel", "WARNING"]
@@ -112,12 +113,7 @@ def test_kill_9_of_workers_mid_run_loses_and_duplicates_nothing(
     with _sandbox(latency_ms=40) as sandbox:
         env = scaled_env(pg_url, redis_prefix, sandbox, CLARION_BATCH_SIZE="200", **FAST)
         with processes(env, [*WORKER, "--hostname", "steady@%h"], SCHEDULER, log_dir=tmp_path):
-            clarion(env, "campaign", "start", str(campaign_id))
-            run_id = wait_for(
-                lambda: _status(pg_url, campaign_id) == "sending" and _run(pg_url, campaign_id).id,
-                60,
-                what="sending",
-            )
+            run_id = _start_sending(env, pg_url, campaign_id)
             kills = 0
             for round_ in range(4):
                 with processes(
@@ -190,14 +186,7 @@ def test_redis_restart_mid_run_completes_exactly_once(pg_url: str, tmp_path: Pat
             with processes(
                 env, WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER, log_dir=tmp_path
             ):
-                clarion(env, "campaign", "start", str(campaign_id))
-                run_id = wait_for(
-                    lambda: (
-                        _status(pg_url, campaign_id) == "sending" and _run(pg_url, campaign_id).id
-                    ),
-                    60,
-                    what="sending",
-                )
+                run_id = _start_sending(env, pg_url, campaign_id)
                 wait_for(lambda: _sent(pg_url, run_id) > 1000, 60, 0.1, "progress")
                 redis_proc.kill()  # everything queued in the broker is gone with it
                 redis_proc.wait()
@@ -219,12 +208,7 @@ def test_provider_faults_and_a_429_burst(pg_url: str, redis_prefix: str, tmp_pat
         with processes(
             env, WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER, log_dir=tmp_path
         ):
-            clarion(env, "campaign", "start", str(campaign_id))
-            run_id = wait_for(
-                lambda: _status(pg_url, campaign_id) == "sending" and _run(pg_url, campaign_id).id,
-                60,
-                what="sending",
-            )
+            run_id = _start_sending(env, pg_url, campaign_id)
             wait_for(lambda: _sent(pg_url, run_id) > 2000, 120, 0.1, "progress")
             httpx.post(
                 f"{sandbox.root_url}/_sandbox/config",
@@ -307,12 +291,7 @@ def test_pause_resume_and_cancel(pg_url: str, redis_prefix: str, tmp_path: Path)
         with processes(
             env, WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER, log_dir=tmp_path
         ):
-            clarion(env, "campaign", "start", str(campaign_id))
-            run_id = wait_for(
-                lambda: _status(pg_url, campaign_id) == "sending" and _run(pg_url, campaign_id).id,
-                60,
-                what="sending",
-            )
+            run_id = _start_sending(env, pg_url, campaign_id)
             key = _run(pg_url, campaign_id).key
             wait_for(lambda: _sent(pg_url, run_id) > 500, 60, 0.1, "progress")
             clarion(env, "campaign", "pause", str(campaign_id))
@@ -329,7 +308,7 @@ def test_pause_resume_and_cancel(pg_url: str, redis_prefix: str, tmp_path: Path)
             ledger = _ledger(sandbox, key)
         assert ledger["accepted_total"] == cancelled_at, "sent after cancel returned"
         assert ledger["duplicates"] == []
-        counts = _counts(pg_url, run_id)
+        counts = status_counts(pg_url, run_id)
         assert counts["sent"] == cancelled_at
         assert counts.get("cancelled", 0) > 1000, counts
         assert counts["sent"] + counts["cancelled"] == len(phones)

@@ -10,12 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import func, select
 
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
-from campaigns.models import Campaign, Message, Run
+from campaigns.models import Campaign, Run
 from campaigns.runs import cancel_campaign, create_campaign
 from clicksend.client import ClickSendClient
 from config.settings import Settings
@@ -24,7 +23,7 @@ from scheduler.cancel import cancel_at_provider, cancel_campaign_at_provider
 from scheduler.listing import waiting
 from scheduler.rules import planner_for_run
 from scheduler.tick import tick
-from tests.seed import definition, seed_list
+from tests.seed import definition, seed_list, status_counts
 from workers.dispatch import Dispatcher
 
 PHONES = ["+12125550101", "+12125550102", "+12125550103"]
@@ -92,17 +91,6 @@ def _ledger(sandbox: SandboxHandle, key: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
-def _statuses(url: str, run_id: int) -> dict[str, int]:
-    with session_scope(url) as session:
-        return dict(
-            session.execute(
-                select(Message.status, func.count())
-                .where(Message.run_id == run_id)
-                .group_by(Message.status)
-            ).all()
-        )
-
-
 @pytest.mark.parametrize("one_by_one", [False, True])
 def test_cancel_after_provider_side_scheduling(
     sqlite_url: str, sandbox: SandboxHandle, one_by_one: bool
@@ -110,7 +98,7 @@ def test_cancel_after_provider_side_scheduling(
     settings = _settings(sqlite_url, sandbox)
     cid, run_id, key = _reminder_run(settings)
     # Handed over with a schedule three days out: the run is done on our side.
-    assert _statuses(sqlite_url, run_id) == {"sent": 3}
+    assert status_counts(sqlite_url, run_id) == {"sent": 3}
     assert _ledger(sandbox, key)["accepted_total"] == 3
     with session_scope(sqlite_url) as session:
         assert waiting(session, run_id).at_provider == 3
@@ -120,7 +108,7 @@ def test_cancel_after_provider_side_scheduling(
         report = cancel_at_provider(session, client, cid, one_by_one=one_by_one)
     assert (report.held_here, report.at_provider) == (0, 3)
     assert report.to_json()["cancelled_at_provider"] == 3
-    assert _statuses(sqlite_url, run_id) == {"cancelled": 3}
+    assert status_counts(sqlite_url, run_id) == {"cancelled": 3}
     with session_scope(sqlite_url) as session:
         run = session.get(Run, run_id)
         assert run is not None and run.status == "cancelled"
@@ -135,7 +123,7 @@ def test_cancel_after_provider_side_scheduling(
 def test_cancel_voice_at_the_provider(sqlite_url: str, sandbox: SandboxHandle) -> None:
     settings = _settings(sqlite_url, sandbox)
     cid, run_id, key = _reminder_run(settings, channel="voice")
-    assert _statuses(sqlite_url, run_id) == {"sent": 3}
+    assert status_counts(sqlite_url, run_id) == {"sent": 3}
     with session_scope(sqlite_url) as session:
         cancel_campaign(session, cid)
     assert cancel_campaign_at_provider(settings, cid).at_provider == 3
@@ -146,12 +134,12 @@ def test_cancel_before_provider_side_scheduling(sqlite_url: str, sandbox: Sandbo
     settings = _settings(sqlite_url, sandbox, scheduler_handover_seconds=0)
     cid, run_id, key = _reminder_run(settings)
     # Held here (no hand-over): nothing reached the provider yet.
-    assert _statuses(sqlite_url, run_id) == {"pending": 3}
+    assert status_counts(sqlite_url, run_id) == {"pending": 3}
     with session_scope(sqlite_url) as session:
         assert cancel_campaign(session, cid) == [run_id]
     report = cancel_campaign_at_provider(settings, cid)
     assert (report.held_here, report.at_provider) == (3, 0)
-    assert _statuses(sqlite_url, run_id) == {"cancelled": 3}
+    assert status_counts(sqlite_url, run_id) == {"cancelled": 3}
     httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 4 * 86400})
     assert _ledger(sandbox, key)["accepted_total"] == 0
     with session_scope(sqlite_url) as session:

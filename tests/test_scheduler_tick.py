@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
@@ -18,7 +18,7 @@ from scheduler.listing import upcoming, waiting
 from scheduler.rules import planner_for_run
 from scheduler.tick import tick
 from tests.fakes import FakeProvider
-from tests.seed import definition, seed_list, us_numbers
+from tests.seed import definition, seed_list, status_counts, us_numbers
 from workers.dispatch import Dispatcher
 
 NYC = ["+12125550101", "+12125550102"]  # New York numbers
@@ -67,17 +67,6 @@ def expand_at(url: str, run_id: int, now: datetime, **settings_kw: Any) -> None:
         assert campaign is not None
         planner = planner_for_run(session, run, campaign.definition, settings, now=now)
         expand_run(session, run_id, planner=planner)
-
-
-def counts(url: str, run_id: int) -> dict[str, int]:
-    with session_scope(url) as session:
-        return dict(
-            session.execute(
-                select(Message.status, func.count())
-                .where(Message.run_id == run_id)
-                .group_by(Message.status)
-            ).all()
-        )
 
 
 def dispatcher_at(url: str, clock: list[datetime]) -> tuple[Dispatcher, FakeProvider]:
@@ -264,7 +253,7 @@ def test_quiet_hours_defer_and_release(sqlite_url: str) -> None:
     dispatcher.dispatch_once(run_id)
     assert sorted(m["to"] for m in provider.sent) == sorted(NYC + LA)
     dispatcher.dispatch_once(run_id)
-    assert counts(sqlite_url, run_id) == {"sent": 3}
+    assert status_counts(sqlite_url, run_id) == {"sent": 3}
     assert runs_of(sqlite_url, cid)[0][1] == "completed"
 
 
@@ -287,7 +276,7 @@ def test_deadline_expires_messages_held_past_it(sqlite_url: str) -> None:
     assert run_id in tick(settings, now=utc(2026, 6, 2, 5, 31)).to_dispatch  # deadline passed
     clock[0] = utc(2026, 6, 2, 5, 31)  # the window opens after the deadline (05:30)
     assert dispatcher.dispatch_once(run_id).action == "done"
-    assert counts(sqlite_url, run_id) == {"sent": 1, "expired": 2}
+    assert status_counts(sqlite_url, run_id) == {"sent": 1, "expired": 2}
     assert len(provider.sent) == 1
     assert runs_of(sqlite_url, cid)[0][1] == "completed"
 
