@@ -209,6 +209,27 @@ class MemorySampler:
 
 
 @contextmanager
+def scheduler_process(env: dict[str, str], log_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (log_dir / "scheduler.log").open("wb")
+    proc = subprocess.Popen(
+        [*CLARION, "scheduler", "--loglevel", "WARNING"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
 def workers(
     env: dict[str, str], count: int, log_dir: Path, concurrency: int = 1
 ) -> Iterator[list[subprocess.Popen[bytes]]]:

@@ -31,6 +31,7 @@ from bench.common import (
     cpu_seconds,
     env_for,
     sandbox_process,
+    scheduler_process,
     scratch_database,
     seed_contacts,
     workers,
@@ -85,7 +86,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 },
             )
             campaign_id = campaign.id
-        with workers(env, args.workers, log_dir) as procs:
+        # The production topology: the workers and one scheduler (lease recovery, kicks,
+        # housekeeping such as vacuuming the messages table).
+        with workers(env, args.workers, log_dir) as procs, scheduler_process(env, log_dir):
             time.sleep(4)  # let the workers connect before the clock starts
             stats_before = sandbox.stats()
             worker_pids = [p.pid for p in procs]

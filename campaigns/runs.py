@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -172,12 +172,13 @@ def in_flight_count(session: Session, run_ids: list[int]) -> int:
 
 def finish_if_done(session: Session, run_id: int) -> bool:
     """Mark a sending run completed once no message is left to send or settle."""
-    open_count = session.scalar(
-        select(func.count()).where(
-            Message.run_id == run_id, Message.status.in_(IN_FLIGHT_MESSAGE_STATUSES)
+    # EXISTS stops at the first open row; a count would read them all every tick.
+    still_open = session.scalar(
+        select(
+            exists().where(Message.run_id == run_id, Message.status.in_(IN_FLIGHT_MESSAGE_STATUSES))
         )
     )
-    if open_count:
+    if still_open:
         return False
     return set_run_status(session, run_id, "completed", expected=("sending",))
 

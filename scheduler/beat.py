@@ -38,6 +38,11 @@ def beat_schedule() -> dict[str, dict[str, object]]:
             "schedule": settings.inbound_poll_seconds,
             "options": {"expires": settings.inbound_poll_seconds},
         },
+        "clarion-housekeeping": {
+            "task": "clarion.housekeeping",
+            "schedule": 30.0,
+            "options": {"expires": 30.0},
+        },
         "clarion-receipts": {
             "task": "clarion.poll_receipts",
             "schedule": settings.receipts_poll_seconds,

@@ -12,6 +12,7 @@ import logging
 from campaigns.db import session_scope
 from config.settings import get_settings
 from scheduler import tick as scheduler_tick
+from scheduler.housekeeping import vacuum_messages_if_needed
 from workers import inbound, receipts, runner
 from workers.app import app
 from workers.context import get_dispatcher
@@ -63,6 +64,11 @@ def poll_receipts() -> None:
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         receipts.poll_receipts(session, get_dispatcher().client)
+
+
+@app.task(name="clarion.housekeeping", ignore_result=True)
+def housekeeping() -> None:
+    vacuum_messages_if_needed(get_settings().database_url)
 
 
 def kick(run_id: int) -> None:
