@@ -6,10 +6,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from campaigns.contacts_import import ImportReport, import_csv
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from campaigns.contacts_import import ImportReport, import_csv
 
 SHOW_ERRORS = 20
 

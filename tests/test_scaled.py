@@ -8,12 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sandbox.config import SandboxConfig
-from sandbox.server import start_in_thread
 from sqlalchemy import insert, select
 
 from campaigns.db import session_scope
 from campaigns.models import Contact, ContactList, Message
+from sandbox.config import SandboxConfig
+from sandbox.server import start_in_thread
 from tests.procs import clarion, clarion_json, processes, scaled_env, wait_for
 from tests.seed import us_numbers
 

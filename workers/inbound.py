@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from campaigns.phones import InvalidPhone, normalise
 from sqlalchemy.orm import Session
 
 from campaigns.optout import is_opt_out, suppress
+from campaigns.phones import InvalidPhone, normalise
 from clicksend.client import ClickSendClient
 
 log = logging.getLogger(__name__)

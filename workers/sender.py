@@ -6,7 +6,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from campaigns.definition import CampaignDefinition
-
 from clicksend.client import ClickSendClient
 from clicksend.models import HistoryItem, SendResponse
 from workers.claims import Claimed
