@@ -214,3 +214,29 @@ def test_skillboss_notify_campaign_sends_rendered_variables(
         f"{sandbox.root_url}/_sandbox/ledger", params={"custom_string": key}, timeout=10
     ).json()
     assert ledger["by_recipient"] == {phones[0]: 1, phones[2]: 1}
+
+
+def test_receipts_are_read_in_bounded_slices(
+    sandbox: SandboxHandle, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.seed import seed_campaign, seed_list
+    from workers.receipts import poll_receipts
+
+    monkeypatch.setenv("CLARION_BATCH_SIZE", "10")
+    reset_settings()
+    context.reset()
+    phones = [f"+1201555{i:04d}" for i in range(100, 130)]
+    seed_list(sqlite_url, "a", phones)
+    _, run_id = seed_campaign(sqlite_url, ["a"])
+    with session_scope(sqlite_url) as session:
+        runner.expand(session, run_id, get_settings())
+    for _ in range(3):  # three batches of 10, their receipts in three different seconds
+        context.get_dispatcher().dispatch_once(run_id)
+        httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 2}, timeout=10)
+    with _client(sandbox) as client, session_scope(sqlite_url) as session:
+        reads = [poll_receipts(session, client, max_receipts=12).read for _ in range(3)]
+    # 12 reached inside the second batch's second: that second is finished, then it stops.
+    assert reads == [20, 10, 0]
+    with session_scope(sqlite_url) as session:
+        statuses = list(session.scalars(select(Message.delivery_status)))
+    assert statuses == ["delivered"] * 30

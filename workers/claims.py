@@ -40,7 +40,10 @@ def claim_batch(
         Message.status == "pending",
         or_(Message.not_before.is_(None), Message.not_before <= now),
     )
-    due = due.order_by(Message.id).limit(limit)
+    # Ordered as the (run_id, status, id) index is, so the planner reads the pending range
+    # of that index; ORDER BY id alone let it walk the primary key from the start, past
+    # every row already sent, on every claim.
+    due = due.order_by(Message.status, Message.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # id = ANY(ARRAY(subquery)) runs the subquery once and then looks rows up by primary
         # key; IN (subquery) let the planner hash-join against a scan of the whole table.

@@ -1,6 +1,9 @@
 """Delivery receipts: poll the provider's unread receipts and record each message's
 final delivery status.
 
+For high volumes ClickSend's push delivery (a receipt URL) is the better fit; polling takes
+``MAX_PER_POLL`` receipts per poll.
+
 Status codes (ClickSend): 200 queued or sent, 201 delivered, 300 temporary failure,
 301 failed (a cancelled message gets 301 too). Receipts are marked read only up to the
 newest one processed, so a receipt arriving meanwhile is kept for the next poll.
@@ -17,6 +20,9 @@ from campaigns.models import Message, table
 from clicksend.client import ClickSendClient
 
 CHUNK = 1000
+# A poll is one worker task: bounded, so a million-message run's receipts are taken in
+# slices rather than by one task that holds a worker for minutes.
+MAX_PER_POLL = 5000
 DELIVERY_STATUS = {200: "sent", 201: "delivered", 300: "temporary_failure", 301: "failed"}
 
 
@@ -46,13 +52,24 @@ def _record(session: Session, rows: list[dict[str, str]]) -> int:
     return max(0, int(result.rowcount))
 
 
-def poll_receipts(session: Session, client: ClickSendClient) -> ReceiptReport:
+def poll_receipts(
+    session: Session, client: ClickSendClient, max_receipts: int = MAX_PER_POLL
+) -> ReceiptReport:
+    """Read about ``max_receipts`` unread receipts; the rest wait for the next poll.
+
+    Receipts come oldest first and can only be marked read by time (whole seconds), so a
+    poll stops only where a new second begins: everything up to the last second it read is
+    then processed and can be marked read.
+    """
     report = ReceiptReport()
     newest = 0
     chunk: list[dict[str, str]] = []
     for receipt in client.sms_receipts():
+        stamp = receipt.timestamp or 0
+        if report.read >= max_receipts and stamp != newest:
+            break
         report.read += 1
-        newest = max(newest, receipt.timestamp or 0)
+        newest = max(newest, stamp)
         if receipt.message_id:
             status = delivery_status(receipt.status_code, receipt.status_text)
             chunk.append({"m_id": receipt.message_id, "m_status": status})

@@ -53,7 +53,7 @@ def settle_ripe(
             Message.status == "unknown",
             Message.attempted_at <= ripe_before,
         )
-        .order_by(Message.id)
+        .order_by(Message.status, Message.id)  # the (run_id, status, id) index's order
         .limit(SETTLE_BATCH)
     ).all()
     if not rows:
