@@ -213,12 +213,16 @@ def campaign_start(
     json_out: JsonOpt = False,
 ) -> None:
     """Start a campaign. Embedded mode (memory broker) sends it here and now."""
-    from campaigns.runs import CampaignError, start_campaign
+    from campaigns.runs import CampaignError, mark_kicked, start_campaign
 
     try:
         with session_scope(_db_url()) as session:
             run = start_campaign(session, campaign_id)
             run_id = run.id if run else None
+            if run_id is not None and not _embedded():
+                # Committed with the run, before the scheduler's tick can see it: this
+                # command enqueues the expansion, so the tick must not start a second one.
+                mark_kicked(session, run_id)
     except CampaignError as exc:
         raise _fail(str(exc)) from None
     if _embedded():
