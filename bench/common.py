@@ -3,6 +3,7 @@ bulk-seeded contacts, worker processes with their peak memory sampled."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,6 +26,23 @@ PG_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLARION = [sys.executable, "-m", "clarion"]
+
+
+@contextmanager
+def stop_groups(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
+    """SIGTERM each process group still running; SIGKILL what is left after ``grace`` s."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 @contextmanager
@@ -102,12 +120,7 @@ def sandbox_process(log_dir: Path) -> Iterator[Sandbox]:
                 time.sleep(0.2)
         yield sandbox
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:  # busy answering a large ledger
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_groups([proc], grace=10)  # it may be busy answering a large ledger
 
 
 def env_for(db_url: str, sandbox: Sandbox, prefix: str, **extra: str) -> dict[str, str]:
@@ -221,12 +234,7 @@ def scheduler_process(env: dict[str, str], log_dir: Path) -> Iterator[subprocess
     try:
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_groups([proc], grace=15)
 
 
 @contextmanager
@@ -257,11 +265,4 @@ def workers(
             )
         yield procs
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+        stop_groups(procs, grace=20)

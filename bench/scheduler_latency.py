@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select
 
-from bench.common import CLARION, env_for, sandbox_process, scratch_database, seed_contacts
+from bench.common import (
+    CLARION,
+    env_for,
+    sandbox_process,
+    scratch_database,
+    seed_contacts,
+    stop_groups,
+)
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.models import Message, Run
@@ -76,18 +81,6 @@ def completed(url: str) -> int:
         return int(session.scalar(select(func.count()).where(Run.status == "completed")) or 0)
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM each process group; SIGKILL what is still there after 30 s."""
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--campaigns", type=int, default=50)
@@ -128,7 +121,7 @@ def main() -> None:
                 while completed(url) < args.campaigns and time.monotonic() < deadline:
                     time.sleep(0.5)
             finally:
-                stop(procs)
+                stop_groups(procs, grace=30)
             samples = measure(url)
     result = {
         "campaigns": args.campaigns,

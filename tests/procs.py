@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.common import stop_groups
 from tests.conftest import REDIS_URL
 
 CLARION = [sys.executable, "-m", "clarion"]
@@ -68,16 +68,7 @@ def processes(
             )
         yield procs
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for p in procs:
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_groups(procs, grace=15)
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.5, what: str = "condition") -> Any:

@@ -21,16 +21,21 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
-def test_demo_sends_the_example_campaign_exactly_once(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*CLARION, "demo"],
+def _clarion(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """A `clarion` command in the embedded mode, with its own SQLite file under tmp_path."""
+    return subprocess.run(
+        [*CLARION, *args],
         cwd=tmp_path,
         env=_env(tmp_path),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+@pytest.mark.slow
+def test_demo_sends_the_example_campaign_exactly_once(tmp_path: Path) -> None:
+    result = _clarion(tmp_path, "demo", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert re.search(r"recipients\s+│\s+9,9\d\d", out), out[-3000:]
@@ -52,12 +57,9 @@ def test_embedded_start_runs_the_campaign_in_the_command(tmp_path: Path) -> None
         "name: t\nchannel: sms\naudience: {lists: [l]}\n"
         "message: {body: 'Hi {first_name}', from: Clarion}\n"
     )
-    env = _env(tmp_path)
 
     def run(*args: str) -> str:
-        r = subprocess.run(
-            [*CLARION, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
-        )
+        r = _clarion(tmp_path, *args)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
@@ -76,37 +78,16 @@ def test_invalid_definition_names_the_field_and_creates_nothing(tmp_path: Path) 
     spec.write_text(
         "name: t\nchannel: sms\naudience: {lists: [l]}\nmessage: {bdy: 'Hi', from: Clarion}\n"
     )
-    r = subprocess.run(
-        [*CLARION, "campaign", "create", str(spec)],
-        env=_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _clarion(tmp_path, "campaign", "create", str(spec))
     assert r.returncode == 1
     assert "message.bdy" in r.stderr
-    r = subprocess.run(
-        [*CLARION, "campaign", "status", "1"],
-        env=_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _clarion(tmp_path, "campaign", "status", "1")
     assert r.returncode == 1 and "no such campaign" in r.stderr
 
 
 def test_import_without_phone_column_is_a_clear_error(tmp_path: Path) -> None:
     contacts = tmp_path / "c.csv"
     contacts.write_text("mobile,first_name\n+12015550123,Ann\n")
-    r = subprocess.run(
-        [*CLARION, "lists", "import", str(contacts), "--list", "l"],
-        env=_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = _clarion(tmp_path, "lists", "import", str(contacts), "--list", "l")
     assert r.returncode == 1
     assert "phone_number" in r.stderr and "Traceback" not in r.stderr
