@@ -28,7 +28,6 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 CLARION = [sys.executable, "-m", "clarion"]
 
 
-@contextmanager
 def stop_groups(procs: list[subprocess.Popen[bytes]], grace: float) -> None:
     """SIGTERM each process group still running; SIGKILL what is left after ``grace`` s."""
     for proc in procs:

@@ -132,6 +132,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "requests": requests,
         "http_429": throttled,
         "http_429_share": round(throttled / requests, 4) if requests else 0,
+        "requests_by_endpoint": _delta(
+            stats_before.get("requests_by_endpoint", {}),
+            stats_after.get("requests_by_endpoint", {}),
+        ),
+        "sandbox_busiest_second_requests": stats_after.get("max_requests_in_1s"),
         "ledger_accepted": ledger.get("accepted_total"),
         "ledger_duplicates": len(ledger.get("duplicates", [])),
         "ledger_exact": ledger.get("accepted_total") == sent and not ledger.get("duplicates"),
@@ -146,6 +151,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     if args.limit_rps:
         result["limit_efficiency"] = round(sent / (dispatch * args.limit_rps * args.batch_size), 4)
     return result
+
+
+def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0)}
 
 
 def _cpu(worker_pids: list[int], sandbox_pid: int) -> dict[str, float]:

@@ -83,7 +83,7 @@ def _record_opt_outs(sandbox_root: str | None, contacts: Path) -> int:
         )
     settings = get_settings()
     with session_scope(settings.database_url) as session:
-        return poll_inbound(session, get_dispatcher().client, settings.default_region).opted_out
+        return poll_inbound(session, get_dispatcher().lookups, settings.default_region).opted_out
 
 
 def _first_numbers(contacts: Path, count: int) -> list[str]:

@@ -7,6 +7,7 @@ classes in ``clicksend.errors``; list endpoints return lazy iterators over all p
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ import httpx
 
 from clicksend.contacts import ContactEndpoints
 from clicksend.endpoints import segment
-from clicksend.http import BearerAuth, Closing, HttpCore
+from clicksend.http import BearerAuth, Closing, HttpCore, RequestGate
 from clicksend.messaging import MmsEndpoints, SmsEndpoints, VoiceEndpoints
 from clicksend.models import Account
 from clicksend.pagination import MAX_LIMIT
@@ -90,6 +91,13 @@ class ClickSendClient(SmsEndpoints, MmsEndpoints, VoiceEndpoints, ContactEndpoin
     @property
     def base_url(self) -> str:
         return self._core.base_url
+
+    def gated(self, gate: RequestGate) -> ClickSendClient:
+        """A view of this client whose every request waits for ``gate`` (and reports 429s
+        to it). It shares this client's connection pool: closing either closes both."""
+        view = copy.copy(self)
+        view._core = self._core.with_gate(gate)
+        return view
 
     def __repr__(self) -> str:
         return f"ClickSendClient({self._core.base_url!r}, {self._who})"

@@ -8,6 +8,8 @@ A caller decides between "retry", "look up before retrying", "pause" and "give u
 - ``RateLimitedError``: wait ``retry_after`` seconds, then retry.
 - ``AuthenticationError`` / ``ForbiddenError``: the account cannot do this; stop.
 - ``BadRequestError`` / ``NotFoundError``: this request is wrong; do not repeat it.
+- ``HeldBackError``: the client's request gate (the caller's rate limit) did not let the
+  request go; nothing was sent.
 
 Messages name the method and path, the HTTP status and ClickSend's own ``response_code``
 and ``response_msg``; never credentials.
@@ -87,6 +89,11 @@ class OutcomeUnknownError(ClickSendError):
 
 class ConnectError(ClickSendError):
     """No connection was made, so nothing was sent: safe to retry."""
+
+
+class HeldBackError(ClickSendError):
+    """The request gate held the request back (no turn under the caller's rate limit, or
+    the limit could not be asked): nothing was sent; try again later."""
 
 
 def class_for_status(status: int) -> type[ClickSendError]:

@@ -8,11 +8,12 @@ the path and the status, never a header.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Generator, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 
@@ -37,6 +38,19 @@ _NOT_SENT: tuple[type[Exception], ...] = (
     httpx.UnsupportedProtocol,
     httpx.LocalProtocolError,
 )
+
+
+class RequestGate(Protocol):
+    """Asked before every request of a gated client, told of every 429.
+
+    ``before_request`` returns when the request may go, or raises ``HeldBackError`` to
+    hold it back. The caller's shared rate limit sits behind it (``workers.gates``), so
+    polls and look-ups count against the same provider limit as sends.
+    """
+
+    def before_request(self, where: str) -> None: ...
+
+    def rate_limited(self, retry_after: float | None) -> None: ...
 
 
 class BearerAuth(httpx.Auth):
@@ -88,6 +102,7 @@ class HttpCore(Closing):
         if url.userinfo:
             raise ValueError("base_url: must not contain credentials; pass them separately")
         self.base_url = str(url).rstrip("/")
+        self.gate: RequestGate | None = None
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=auth,
@@ -101,6 +116,12 @@ class HttpCore(Closing):
     def close(self) -> None:
         self._http.close()
 
+    def with_gate(self, gate: RequestGate) -> HttpCore:
+        """The same connection pool, with every request asking ``gate`` first."""
+        view = copy.copy(self)
+        view.gate = gate
+        return view
+
     def request(
         self,
         method: str,
@@ -112,6 +133,8 @@ class HttpCore(Closing):
         """The decoded JSON answer of a 2xx response; a ``ClickSendError`` otherwise."""
         where = f"{method} {path}"
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        if self.gate is not None:
+            self.gate.before_request(where)
         started = time.perf_counter()
         try:
             response = self._http.request(method, path, json=json, params=query or None)
@@ -131,7 +154,10 @@ class HttpCore(Closing):
         log.debug("%s -> HTTP %d in %.0f ms", where, response.status_code, elapsed_ms)
         body = _json_or_none(response)
         if not response.is_success:
-            raise error_from_response(where, response.status_code, body, response.headers)
+            error = error_from_response(where, response.status_code, body, response.headers)
+            if self.gate is not None and isinstance(error, RateLimitedError):
+                self.gate.rate_limited(error.retry_after)
+            raise error
         if body is None:
             raise OutcomeUnknownError(
                 f"{where}: HTTP {response.status_code} with a body that is not JSON",

@@ -31,6 +31,10 @@ class FakeProvider:
     requests: int = 0
     history_calls: int = 0
 
+    def gated(self, gate: Any) -> Any:
+        """Like ``ClickSendClient.gated``: every call asks ``gate`` first."""
+        return GatedFake(self, gate)
+
     def _accept(
         self, messages: Sequence[Mapping[str, Any]], statuses: Mapping[str, str]
     ) -> SendResponse:
@@ -111,3 +115,21 @@ class FakeProvider:
 
     def count_to(self, phone: str) -> int:
         return sum(1 for m in self.sent if m["to"] == phone)
+
+
+class GatedFake:
+    """A gated view of a fake provider: the gate is asked before each method call."""
+
+    def __init__(self, inner: Any, gate: Any) -> None:
+        self._inner, self._gate = inner, gate
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._gate.before_request(name)
+            return attr(*args, **kwargs)
+
+        return call

@@ -107,3 +107,33 @@ def test_odd_retry_after_values(clock: Clock) -> None:
     fresh = LocalRateLimiter(requests_per_second=1, messages_per_second=0, clock=clock)
     assert fresh.penalise(-3) == 0.0
     assert fresh.stats()["rate_limited"] == 1
+
+
+def test_spare_capacity_waits_out_the_demand_mark_exactly(clock: Clock) -> None:
+    from workers.ratelimit import DEMAND_GRACE_SECONDS
+
+    limiter = LocalRateLimiter(
+        requests_per_second=2, messages_per_second=0, burst_requests=1, clock=clock
+    )
+    assert limiter.acquire(1000) == 0.0
+    assert limiter.acquire(1000) == pytest.approx(0.5)  # refused: busy until 0.5 s + grace
+    assert limiter.acquire_spare() == float("inf")
+    clock.advance(0.5 + DEMAND_GRACE_SECONDS - 0.01)
+    assert limiter.acquire_spare() == float("inf")
+    clock.advance(0.02)
+    assert limiter.acquire_spare() == 0.0  # nobody refused since: the token is spare
+    assert limiter.acquire_spare() == pytest.approx(0.5)  # a spare refusal is a plain wait
+    clock.advance(0.5)
+    assert limiter.acquire_spare() == 0.0  # and marks nothing busy
+    stats = limiter.stats()
+    assert stats["grants"] == 3 and stats["messages_granted"] == 1000
+
+
+def test_a_refused_poll_does_not_mark_the_account_busy(clock: Clock) -> None:
+    limiter = LocalRateLimiter(
+        requests_per_second=2, messages_per_second=0, burst_requests=1, clock=clock
+    )
+    assert limiter.acquire(0) == 0.0  # a STOP poll
+    assert limiter.acquire(0) == pytest.approx(0.5)  # another, refused: no send is waiting
+    clock.advance(0.5)
+    assert limiter.acquire_spare() == 0.0

@@ -46,6 +46,7 @@ from config.settings import Settings
 from workers import claims, reconcile
 from workers.backoff import next_try
 from workers.claims import Claimed
+from workers.gates import LimiterGate
 from workers.notify import PartialSendError, is_notify_campaign, send_notify
 from workers.outcomes import STATUS_WIDTH, Verdict, verdict
 from workers.ratelimit import RateLimiter
@@ -88,6 +89,10 @@ class Dispatcher:
     def __post_init__(self) -> None:
         self._sessions = session_factory(self.settings.database_url)
         self._definitions: dict[int, CampaignDefinition] = {}
+        # Every other request of this worker takes its turn under the same limit as sends.
+        self.lookups = self.client.gated(LimiterGate(self.limiter, sleep=self.sleep))
+        # Receipt polls only use capacity no send is waiting for.
+        self.spare = self.client.gated(LimiterGate(self.limiter, spare=True, sleep=self.sleep))
 
     def dispatch_once(self, run_id: int) -> Outcome:
         with self._sessions() as session:
@@ -98,7 +103,7 @@ class Dispatcher:
             now = self.clock()
             if run.expires_at is not None and now >= run.expires_at:
                 return self._expire(session, run)
-            history = None if is_notify_campaign(defn) else self.client
+            history = None if is_notify_campaign(defn) else self.lookups
             reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now)
             token = uuid.uuid4().hex
             batch = claims.claim_batch(

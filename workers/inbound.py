@@ -29,18 +29,22 @@ def poll_inbound(session: Session, client: ClickSendClient, default_region: str)
     report = InboundReport()
     stop_numbers: list[str] = []
     newest = 0
-    for message in client.sms_inbound():
-        report.read += 1
-        newest = max(newest, message.timestamp or 0)
-        if not is_opt_out(message.body):
-            continue
-        try:
-            stop_numbers.append(normalise(message.from_, default_region))
-        except InvalidPhone:
-            log.warning("opt-out from an unusable number %r ignored", message.from_)
-    if stop_numbers:
-        suppress(session, stop_numbers, reason="STOP reply")
-        session.commit()
+    try:
+        for message in client.sms_inbound():
+            report.read += 1
+            newest = max(newest, message.timestamp or 0)
+            if not is_opt_out(message.body):
+                continue
+            try:
+                stop_numbers.append(normalise(message.from_, default_region))
+            except InvalidPhone:
+                log.warning("opt-out from an unusable number %r ignored", message.from_)
+    finally:
+        # Even when a later page fails, the STOPs already read take effect now; nothing is
+        # marked read then, so those replies are read (and suppressed, idempotently) again.
+        if stop_numbers:
+            suppress(session, stop_numbers, reason="STOP reply")
+            session.commit()
     if report.read:
         client.mark_sms_inbound_read(date_before=newest + 1 if newest else None)
     report.opted_out = len(set(stop_numbers))

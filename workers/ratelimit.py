@@ -7,6 +7,10 @@ the provider calls ``penalise(retry_after)``: every worker of the account stops 
 Retry-After has passed, and the rate drops to a fraction of the configured one, then
 climbs back slowly (additive increase) while no 429 is seen.
 
+Requests that can wait for idle capacity (receipt polls) use ``acquire_spare()``: it is
+refused while any send (a request with messages) has lately been refused, so bookkeeping
+never takes a turn a send wanted.
+
 ``RedisRateLimiter`` keeps the state in Redis (one atomic Lua script, Redis's clock);
 ``LocalRateLimiter`` is its in-process twin for the embedded mode. docs/rate-limit.md
 explains the choice of defaults.
@@ -38,6 +42,9 @@ _Reply = bytes | str | int
 BURST_SECONDS = 0.5
 # Redis keys live this long after the last use (on top of any block, recovery or refill).
 IDLE_TTL_SECONDS = 3600.0
+# After its wait has passed, a refused sender still counts as wanting capacity this long:
+# the time it takes to come back and ask again, with room to spare.
+DEMAND_GRACE_SECONDS = 1.0
 # Float rounding must not turn "wait exactly this long" into another tiny wait.
 _EPS = 1e-9
 
@@ -48,6 +55,11 @@ class RateLimiter(Protocol):
     def acquire(self, messages: int) -> float:
         """0.0 if one request of ``messages`` messages may go now (capacity taken),
         else the seconds to wait before asking again (nothing taken)."""
+        ...
+
+    def acquire_spare(self) -> float:
+        """Like ``acquire(0)``, but ``math.inf`` while senders are waiting for capacity:
+        the caller should not wait, but come back later."""
         ...
 
     def penalise(self, retry_after: float | None) -> float:
@@ -267,12 +279,19 @@ class RedisRateLimiter:
             repr(ad.recovery_step),
             repr(ad.recovery_interval),
             repr(IDLE_TTL_SECONDS),
+            repr(DEMAND_GRACE_SECONDS),
         ]
         return cast(list[_Reply], self._script(keys=[self.key], args=args))
 
     def acquire(self, messages: int) -> float:
         granted, wait = self._call("acquire", _check_messages(messages))
         return 0.0 if int(granted) else float(wait)
+
+    def acquire_spare(self) -> float:
+        granted, wait = self._call("spare", 0)
+        if int(granted):
+            return 0.0
+        return math.inf if float(wait) < 0 else float(wait)
 
     def penalise(self, retry_after: float | None) -> float:
         block = block_seconds(retry_after, self.limits, self.adaptation, self.account)
@@ -309,6 +328,7 @@ class _Bucket:
     f0: float | None = None
     t0: float = 0.0
     bu: float = -math.inf
+    dw: float = -math.inf  # senders are waiting until then
     grants: int = 0
     msgs: int = 0
     n429: int = 0
@@ -334,10 +354,12 @@ class _Bucket:
     def blocked_for(self, now: float) -> float:
         return max(0.0, self.bu - now)
 
-    def acquire(self, now: float, messages: int) -> float:
+    def acquire(self, now: float, messages: int, *, spare: bool = False) -> float:
         blocked = self.blocked_for(now)
         if blocked > 0:
             return blocked
+        if spare and self.dw > now:
+            return math.inf
         f = self.factor(now)
         req_cap, msg_cap = self._caps(f)
         req_rate, msg_rate = (
@@ -355,6 +377,8 @@ class _Bucket:
             if mt < need - _EPS:
                 wait = max(wait, (need - mt) / msg_rate)
         if wait > 0:
+            if not spare and messages > 0:
+                self.dw = now + wait + DEMAND_GRACE_SECONDS
             return wait
         self.ts, self.grants, self.msgs = now, self.grants + 1, self.msgs + messages
         if rt is not None:
@@ -435,6 +459,10 @@ class LocalRateLimiter:
         messages = _check_messages(messages)
         with self._lock:
             return self._bucket.acquire(self._clock(), messages)
+
+    def acquire_spare(self) -> float:
+        with self._lock:
+            return self._bucket.acquire(self._clock(), 0, spare=True)
 
     def penalise(self, retry_after: float | None) -> float:
         block = block_seconds(retry_after, self.limits, self.adaptation, self.account)

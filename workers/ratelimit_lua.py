@@ -14,11 +14,15 @@ State (one hash, ``{prefix}ratelimit:{account}:state``):
              buckets stay empty until a 429 block ends)
     f0, t0   the adaptive factor set by the last 429 and when its recovery starts
     bu       blocked until (absolute Redis time)
+    dw       senders are waiting until then: set when an ``acquire`` of a send (messages
+             > 0) is refused, so ``spare`` requests (receipt polls) keep out of a
+             saturated account's way
     grants, msgs, n429   counters for ``stats()``
 
-ARGV: op ("acquire" | "penalise" | "stats"), requests/s, messages/s, request burst,
+ARGV: op ("acquire" | "spare" | "penalise" | "stats"), requests/s, messages/s, request burst,
 message burst, amount (messages to send, or seconds to block), backoff multiplier,
-minimum factor, recovery step, recovery interval (s), idle TTL (s). A rate of 0 means
+minimum factor, recovery step, recovery interval (s), idle TTL (s), how long after a
+refusal the account still counts as saturated (s). A rate of 0 means
 that dimension is unlimited.
 
 Numbers go back to Python as strings: Redis would truncate a Lua number to an integer.
@@ -39,6 +43,7 @@ local min_factor = tonumber(ARGV[8])
 local step = tonumber(ARGV[9])
 local interval = tonumber(ARGV[10])
 local idle_ttl = tonumber(ARGV[11])
+local demand_grace = tonumber(ARGV[12])
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
@@ -46,7 +51,7 @@ local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 -- Float rounding must not turn "wait exactly this long" into another tiny wait.
 local EPS = 1e-9
 
-local FIELDS = {'rt', 'mt', 'ts', 'f0', 't0', 'bu', 'grants', 'msgs', 'n429'}
+local FIELDS = {'rt', 'mt', 'ts', 'f0', 't0', 'bu', 'dw', 'grants', 'msgs', 'n429'}
 local raw = redis.call('HMGET', key, unpack(FIELDS))
 local s = {}
 for i, name in ipairs(FIELDS) do
@@ -88,8 +93,10 @@ local f = factor()
 local req_cap = math.max(1, req_burst * f)
 local msg_cap = math.max(1, msg_burst * f)
 
-if op == 'acquire' then
+if op == 'acquire' or op == 'spare' then
   if blocked_for > 0 then return {0, fmt(blocked_for)} end
+  -- A spare request waits while any sender has been refused lately (-1: come back later).
+  if op == 'spare' and s.dw and s.dw > now then return {0, '-1'} end
   local wait = 0
   local rt, mt
   if req_rate > 0 then
@@ -101,7 +108,13 @@ if op == 'acquire' then
     local need = math.min(amount, msg_cap)
     if mt < need - EPS then wait = math.max(wait, (need - mt) / (msg_rate * f)) end
   end
-  if wait > 0 then return {0, fmt(wait)} end
+  if wait > 0 then
+    if op == 'acquire' and amount > 0 then
+      redis.call('HSET', key, 'dw', fmt(now + wait + demand_grace))
+      keep(f)
+    end
+    return {0, fmt(wait)}
+  end
   local update = {'ts', fmt(now), 'grants', (s.grants or 0) + 1, 'msgs', (s.msgs or 0) + amount}
   if rt then table.insert(update, 'rt'); table.insert(update, fmt(rt - 1)) end
   if mt then table.insert(update, 'mt'); table.insert(update, fmt(mt - amount)) end

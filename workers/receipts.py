@@ -11,6 +11,7 @@ newest one processed, so a receipt arriving meanwhile is kept for the next poll.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, update
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Session
 
 from campaigns.models import Message, table
 from clicksend.client import ClickSendClient
+from clicksend.errors import HeldBackError
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1000
 # A poll is one worker task: bounded, so a million-message run's receipts are taken in
@@ -53,30 +57,49 @@ def _record(session: Session, rows: list[dict[str, str]]) -> int:
 
 
 def poll_receipts(
-    session: Session, client: ClickSendClient, max_receipts: int = MAX_PER_POLL
+    session: Session,
+    client: ClickSendClient,
+    max_receipts: int = MAX_PER_POLL,
+    *,
+    marker: ClickSendClient | None = None,
 ) -> ReceiptReport:
     """Read about ``max_receipts`` unread receipts; the rest wait for the next poll.
 
     Receipts come oldest first and can only be marked read by time (whole seconds), so a
     poll stops only where a new second begins: everything up to the last second it read is
-    then processed and can be marked read.
+    then processed and can be marked read. A poll held back between pages (the account is
+    busy sending) keeps what it read and marks read only the seconds it finished; the
+    last, perhaps unfinished, second is read again next time (recording is idempotent).
+    ``marker`` marks them read (default ``client``): a poll that reads from spare capacity
+    marks with a turn of its own, so what it read is not read again.
     """
     report = ReceiptReport()
     newest = 0
+    held_back = False
     chunk: list[dict[str, str]] = []
-    for receipt in client.sms_receipts():
-        stamp = receipt.timestamp or 0
-        if report.read >= max_receipts and stamp != newest:
-            break
-        report.read += 1
-        newest = max(newest, stamp)
-        if receipt.message_id:
-            status = delivery_status(receipt.status_code, receipt.status_text)
-            chunk.append({"m_id": receipt.message_id, "m_status": status})
-        if len(chunk) >= CHUNK:
-            report.matched += _record(session, chunk)
-            chunk = []
+    try:
+        for receipt in client.sms_receipts():
+            stamp = receipt.timestamp or 0
+            if report.read >= max_receipts and stamp != newest:
+                break
+            report.read += 1
+            newest = max(newest, stamp)
+            if receipt.message_id:
+                status = delivery_status(receipt.status_code, receipt.status_text)
+                chunk.append({"m_id": receipt.message_id, "m_status": status})
+            if len(chunk) >= CHUNK:
+                report.matched += _record(session, chunk)
+                chunk = []
+    except HeldBackError as exc:
+        log.info("receipts: poll stopped after %d receipts (%s)", report.read, exc)
+        held_back = True
     report.matched += _record(session, chunk)
-    if report.read:
-        client.mark_sms_receipts_read(date_before=newest + 1 if newest else None)
+    if not report.read or (held_back and not newest):
+        return report
+    # Held back between pages, the newest second may go on in the next page: keep it unread.
+    date_before = newest if held_back else (newest + 1 if newest else None)
+    try:
+        (marker or client).mark_sms_receipts_read(date_before=date_before)
+    except HeldBackError as exc:
+        log.info("receipts: not marked read this time (%s)", exc)
     return report

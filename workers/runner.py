@@ -38,7 +38,7 @@ def expand(
     if defn.message.body is None and isinstance(defn.message.template_id, int):
         template_id = defn.message.clicksend_template_id()
         assert template_id is not None
-        template = get_dispatcher().client.sms_template(template_id)
+        template = get_dispatcher().lookups.sms_template(template_id)
         template_body = template.body
     fired = False
 
@@ -56,7 +56,7 @@ def expand(
 
 def sync_audience(session: Session, clicksend_list_ids: list[int], settings: Settings) -> None:
     """Each run takes a fresh snapshot: ClickSend lists are synced (incrementally) first."""
-    client = get_dispatcher().client
+    client = get_dispatcher().lookups
     for list_id in clicksend_list_ids:
         report = sync_list(session, client, list_id, default_region=settings.default_region)
         log.info(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from campaigns.db import session_scope
+from clicksend.errors import HeldBackError, RateLimitedError
 from config.settings import get_settings
 from scheduler import tick as scheduler_tick
 from scheduler.housekeeping import vacuum_messages_if_needed
@@ -53,8 +54,15 @@ def tick() -> None:
 @app.task(name="clarion.poll_inbound", ignore_result=True)
 def poll_inbound() -> None:
     settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        report = inbound.poll_inbound(session, get_dispatcher().client, settings.default_region)
+    try:
+        with session_scope(settings.database_url) as session:
+            report = inbound.poll_inbound(
+                session, get_dispatcher().lookups, settings.default_region
+            )
+    except (HeldBackError, RateLimitedError) as exc:
+        # Not a failure: the next poll reads what this one could not.
+        log.info("inbound: poll deferred (%s)", exc)
+        return
     if report.opted_out:
         log.info("inbound: %d replies read, %d numbers opted out", report.read, report.opted_out)
 
@@ -62,8 +70,12 @@ def poll_inbound() -> None:
 @app.task(name="clarion.poll_receipts", ignore_result=True)
 def poll_receipts() -> None:
     settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        receipts.poll_receipts(session, get_dispatcher().client)
+    try:
+        with session_scope(settings.database_url) as session:
+            dispatcher = get_dispatcher()
+            receipts.poll_receipts(session, dispatcher.spare, marker=dispatcher.lookups)
+    except RateLimitedError as exc:
+        log.info("receipts: poll deferred (%s)", exc)
 
 
 @app.task(name="clarion.housekeeping", ignore_result=True)
