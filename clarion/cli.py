@@ -128,9 +128,15 @@ def lists_sync(
 
 
 def _client() -> Any:
+    """The provider client, under the account's shared rate limit like the workers'."""
     from clicksend.client import ClickSendClient
+    from workers.context import account_name
+    from workers.gates import LimiterGate
+    from workers.ratelimit import limiter_from_settings
 
-    return ClickSendClient.from_settings(get_settings())
+    settings = get_settings()
+    gate = LimiterGate(limiter_from_settings(settings, account_name(settings)))
+    return ClickSendClient.from_settings(settings).gated(gate)
 
 
 @app.command()
