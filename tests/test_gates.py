@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -16,16 +14,12 @@ from campaigns.models import Suppression
 from clicksend.client import ClickSendClient
 from clicksend.errors import HeldBackError, RateLimitedError
 from clicksend.models import InboundMessage, Receipt
-from tests.conftest import REDIS_URL
 from tests.seed import seed_campaign, seed_list, status_counts
 from tests.test_client_contract import CALLS, Recorder
 from workers.gates import LimiterGate
 from workers.inbound import poll_inbound
 from workers.ratelimit import (
-    DEMAND_GRACE_SECONDS,
     LocalRateLimiter,
-    RateLimiter,
-    RedisRateLimiter,
 )
 from workers.receipts import poll_receipts
 
@@ -140,45 +134,6 @@ def test_a_limiter_that_cannot_answer_holds_the_request_back() -> None:
 
 
 # --- spare capacity -------------------------------------------------------------------
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    conn = redis.Redis.from_url(REDIS_URL)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(params=["redis", "local"])
-def make(request: pytest.FixtureRequest) -> Callable[..., RateLimiter]:
-    if request.param == "local":
-        return lambda **kw: LocalRateLimiter(**kw)
-    prefix = request.getfixturevalue("redis_prefix")
-    conn = request.getfixturevalue("redis_client")
-    return lambda **kw: RedisRateLimiter(
-        conn, account=uuid.uuid4().hex[:8], key_prefix=prefix, **kw
-    )
-
-
-def test_spare_capacity_is_taken_when_no_sender_waits(make: Callable[..., RateLimiter]) -> None:
-    limiter = make(requests_per_second=0.5, messages_per_second=0, burst_requests=1)
-    assert limiter.acquire_spare() == 0.0
-    assert limiter.acquire(1000) > 0  # the spare request took the token
-
-
-def test_spare_requests_keep_out_of_the_way_of_waiting_senders(
-    make: Callable[..., RateLimiter],
-) -> None:
-    limiter = make(requests_per_second=20, messages_per_second=0, burst_requests=1)
-    assert limiter.acquire(1000) == 0.0
-    wait = limiter.acquire(1000)  # a sender is refused: the account is saturated
-    assert 0 < wait <= 0.05
-    assert limiter.acquire_spare() == float("inf")
-    time.sleep(0.05)
-    assert limiter.acquire_spare() == float("inf")  # the sender comes back for its turn
-    assert limiter.acquire(1000) == 0.0
-    time.sleep(DEMAND_GRACE_SECONDS + 0.1)  # nobody asked since: the capacity is spare
-    assert limiter.acquire_spare() == 0.0
 
 
 def test_a_spare_gate_holds_back_at_once_while_senders_wait() -> None:
@@ -303,4 +258,3 @@ def test_stop_replies_read_before_a_poll_is_held_back_still_take_effect(
     assert provider.marked == []  # nothing marked read: all of it is read again next time
     with session_scope(sqlite_url) as session:
         assert set(session.scalars(select(Suppression.phone))) == {"+12015550123"}
-

@@ -21,6 +21,7 @@ import redis
 from config.settings import Settings
 from tests.conftest import REDIS_URL
 from workers.ratelimit import (
+    DEMAND_GRACE_SECONDS,
     IDLE_TTL_SECONDS,
     Adaptation,
     LocalRateLimiter,
@@ -250,6 +251,30 @@ def test_after_a_block_the_buckets_start_empty(make: Factory) -> None:
     time.sleep(0.1)
     wait = limiter.acquire(1)  # no burst after a 429: one token at 0.35 req/s
     assert 0.0 < wait <= 1 / (0.5 * 0.7)
+
+
+# --- spare capacity (receipt polls) ------------------------------------------------------
+
+
+def test_spare_capacity_is_taken_when_no_sender_waits(make: Factory) -> None:
+    limiter = make(requests_per_second=0.5, messages_per_second=0, burst_requests=1)
+    assert limiter.acquire_spare() == 0.0
+    assert limiter.acquire(1000) > 0  # the spare request took the token
+
+
+def test_spare_requests_keep_out_of_the_way_of_waiting_senders(
+    make: Factory,
+) -> None:
+    limiter = make(requests_per_second=20, messages_per_second=0, burst_requests=1)
+    assert limiter.acquire(1000) == 0.0
+    wait = limiter.acquire(1000)  # a sender is refused: the account is saturated
+    assert 0 < wait <= 0.05
+    assert limiter.acquire_spare() == float("inf")
+    time.sleep(0.05)
+    assert limiter.acquire_spare() == float("inf")  # the sender comes back for its turn
+    assert limiter.acquire(1000) == 0.0
+    time.sleep(DEMAND_GRACE_SECONDS + 0.1)  # nobody asked since: the capacity is spare
+    assert limiter.acquire_spare() == 0.0
 
 
 # --- Redis specifics ----------------------------------------------------------------------
