@@ -129,14 +129,9 @@ def lists_sync(
 
 def _client() -> Any:
     """The provider client, under the account's shared rate limit like the workers'."""
-    from clicksend.client import ClickSendClient
-    from workers.context import account_name
-    from workers.gates import LimiterGate
-    from workers.ratelimit import limiter_from_settings
+    from workers.context import gated_client
 
-    settings = get_settings()
-    gate = LimiterGate(limiter_from_settings(settings, account_name(settings)))
-    return ClickSendClient.from_settings(settings).gated(gate)
+    return gated_client(get_settings())
 
 
 @app.command()
@@ -269,10 +264,9 @@ def _limiter_stats() -> dict[str, float] | None:
     settings = get_settings()
     if not settings.redis_url:
         return None
-    from workers.context import account_name
-    from workers.ratelimit import limiter_from_settings
+    from workers.context import account_limiter
 
-    return limiter_from_settings(settings, account_name(settings)).stats()
+    return account_limiter(settings).stats()
 
 
 def _print_status_json(run_id: int) -> None:

@@ -176,14 +176,7 @@ def cancel_campaign_at_provider(
 ) -> CancelReport:
     """``cancel_at_provider`` with the configured provider client (under the account's
     shared rate limit) and database."""
-    from workers.context import account_name
-    from workers.gates import LimiterGate
-    from workers.ratelimit import limiter_from_settings
+    from workers.context import gated_client
 
-    gate = LimiterGate(limiter_from_settings(settings, account_name(settings)))
-    with (
-        ClickSendClient.from_settings(settings) as client,
-        session_scope(settings.database_url) as session,
-    ):
-        gated = client.gated(gate)
-        return cancel_at_provider(session, gated, campaign_id, now=now, one_by_one=one_by_one)
+    with gated_client(settings) as client, session_scope(settings.database_url) as session:
+        return cancel_at_provider(session, client, campaign_id, now=now, one_by_one=one_by_one)

@@ -160,10 +160,12 @@ def test_accepted_then_lost_answer_is_settled_by_lookup_not_resent(
     db_url: str, error: Exception
 ) -> None:
     phones = us_numbers(6)
-    dispatcher, provider, _, run_id = _setup(db_url, phones)
+    dispatcher, provider, limiter, run_id = _setup(db_url, phones)
     provider.script = [("accept-then", error)]
     _drain(dispatcher, run_id)
     assert provider.history_calls >= 1
+    # each look-up took a turn of the shared limit (a request carrying no messages)
+    assert limiter.granted.count(0) == provider.history_calls
     assert status_counts(db_url, run_id) == {"sent": 6}
     assert all(provider.count_to(p) == 1 for p in phones), "a message was sent twice"
 

@@ -12,7 +12,8 @@ from clicksend.client import ClickSendClient
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings, get_settings
 from workers.dispatch import Dispatcher
-from workers.ratelimit import limiter_from_settings
+from workers.gates import LimiterGate
+from workers.ratelimit import RateLimiter, limiter_from_settings
 
 _cache: dict[int, Dispatcher] = {}
 
@@ -23,9 +24,20 @@ def account_name(settings: Settings) -> str:
     return f"{settings.provider}:{username or 'hub'}"
 
 
+def account_limiter(settings: Settings) -> RateLimiter:
+    """The rate limit of the configured provider account (shared through Redis if set)."""
+    return limiter_from_settings(settings, account_name(settings))
+
+
+def gated_client(settings: Settings) -> ClickSendClient:
+    """The configured provider client with every request under the account's limit, for
+    callers outside a worker (the CLI, cancels)."""
+    return ClickSendClient.from_settings(settings).gated(LimiterGate(account_limiter(settings)))
+
+
 def build_dispatcher(settings: Settings) -> Dispatcher:
     client = ClickSendClient.from_settings(settings)
-    limiter = limiter_from_settings(settings, account_name(settings))
+    limiter = account_limiter(settings)
     hub = None
     if settings.skillboss_api_key.get_secret_value():
         hub = SkillBossClient(
