@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from clicksend.parts import sms_parts, voice_parts
 from sandbox import render
 from sandbox.catalog import VOICE_LANGS, VOICES
 from sandbox.contacts import NotFound
 from sandbox.envelope import BadRequest
 from sandbox.numbers import lookup
+from sandbox.parts import sms_parts, voice_parts
 from sandbox.records import Message, new_message_id
 from sandbox.state import SandboxState
 
@@ -205,7 +205,7 @@ class Judge:
         return "SUCCESS"
 
     def _check_sms(self, message: dict[str, Any], record: Message) -> str | None:
-        _, record.parts = sms_parts(record.body)
+        record.parts = sms_parts(record.body)
         record.price = self.state.config.price_per_part * record.parts
         return None
 

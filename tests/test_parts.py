@@ -1,10 +1,13 @@
-"""SMS and voice part counting (GSM 03.38 / UCS-2, ClickSend's truncation)."""
+"""SMS and voice part counting (GSM 03.38 / UCS-2, ClickSend's truncation), in the product
+(``clicksend.parts``) and in the sandbox's own copy (``sandbox.parts``): each is held to the
+same hand-counted answers, so neither can drift without a failure here."""
 
 from __future__ import annotations
 
 import pytest
 
 from clicksend.parts import sms_encoding, sms_parts, voice_parts
+from sandbox import parts as sandbox_parts
 
 
 @pytest.mark.parametrize(
@@ -35,14 +38,17 @@ from clicksend.parts import sms_encoding, sms_parts, voice_parts
 )
 def test_sms_parts(body: str, expected: tuple[str, int]) -> None:
     assert sms_parts(body) == expected
+    assert sandbox_parts.sms_parts(body) == expected[1]
 
 
 def test_extension_character_is_not_split_across_parts() -> None:
     # 152 septets then an escape pair: the pair moves whole to the next part.
     body = "a" * 152 + "{" + "a" * 152
     assert sms_parts(body) == ("gsm7", 3)
+    assert sandbox_parts.sms_parts(body) == 3
     body_without_split = "a" * 151 + "{" + "a" * 153
     assert sms_parts(body_without_split) == ("gsm7", 2)
+    assert sandbox_parts.sms_parts(body_without_split) == 2
 
 
 def test_encoding_names_every_gsm_basic_character() -> None:
@@ -56,3 +62,4 @@ def test_encoding_names_every_gsm_basic_character() -> None:
 )
 def test_voice_parts(body: str, parts: int) -> None:
     assert voice_parts(body) == parts
+    assert sandbox_parts.voice_parts(body) == parts
