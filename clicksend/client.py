@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 
@@ -20,9 +19,6 @@ from clicksend.messaging import MmsEndpoints, SmsEndpoints, VoiceEndpoints
 from clicksend.models import Account
 from clicksend.pagination import MAX_LIMIT
 from clicksend.resources import Country, EmailAddress
-
-if TYPE_CHECKING:
-    from config.settings import Settings
 
 # Where the SkillBoss hub serves ClickSend's v3 API, under its base URL.
 SKILLBOSS_CLICKSEND_PATH = "/clicksend/v3"
@@ -73,20 +69,6 @@ class ClickSendClient(SmsEndpoints, MmsEndpoints, VoiceEndpoints, ContactEndpoin
         url = base_url.rstrip("/") + SKILLBOSS_CLICKSEND_PATH
         client._init(url, BearerAuth(api_key), timeout=timeout, transport=transport, who="hub")
         return client
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None
-    ) -> ClickSendClient:
-        """The client for ``settings.provider``: clicksend or sandbox (Basic auth), skillboss."""
-        timeout = settings.http_timeout_seconds
-        if settings.provider == "skillboss":
-            key = settings.skillboss_api_key.get_secret_value()
-            return cls.skillboss(
-                settings.skillboss_base_url, key, timeout=timeout, transport=transport
-            )
-        base_url, username, api_key = settings.provider_credentials()
-        return cls(base_url, username, api_key, timeout=timeout, transport=transport)
 
     @property
     def base_url(self) -> str:

@@ -175,7 +175,7 @@ CALLS: dict[str, Callable[[ClickSendClient], Any]] = {
     "transfer_contact": lambda c: c.transfer_contact(428, 552786, 429),
 }
 
-NOT_REQUESTS = {"close", "skillboss", "from_settings", "base_url", "gated"}
+NOT_REQUESTS = {"close", "skillboss", "base_url", "gated"}
 
 
 def public_methods() -> set[str]:

@@ -17,6 +17,7 @@ from clicksend.client import ClickSendClient
 from clicksend.errors import ClickSendError
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings
+from workers.context import provider_client
 
 KEY = "sk-live-7f3a9c0e5d2b41a8"
 
@@ -70,7 +71,7 @@ def test_reprs_hide_the_key() -> None:
         ClickSendClient("https://x.test/v3", "user", KEY),
         ClickSendClient.skillboss("https://hub.test", KEY),
         SkillBossClient("https://hub.test", KEY),
-        ClickSendClient.from_settings(
+        provider_client(
             Settings(_env_file=None, provider="clicksend", clicksend_api_key=SecretStr(KEY))  # type: ignore[call-arg]
         ),
     ]

@@ -12,6 +12,7 @@ from clicksend import errors
 from clicksend.client import ClickSendClient
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings
+from workers.context import provider_client
 
 HUB = "https://api.skillboss.test"
 
@@ -140,10 +141,10 @@ def test_clicksend_through_the_hub_uses_bearer_and_hub_paths() -> None:
         ),
     ],
 )
-def test_from_settings_picks_the_provider(fields: dict[str, Any], url: str, auth: str) -> None:
+def test_provider_client_picks_the_provider(fields: dict[str, Any], url: str, auth: str) -> None:
     settings = Settings(_env_file=None, http_timeout_seconds=12.5, **fields)  # type: ignore[call-arg]
     hub = Hub({"data": {"username": "u"}})
-    client = ClickSendClient.from_settings(settings, transport=httpx.MockTransport(hub))
+    client = provider_client(settings, transport=httpx.MockTransport(hub))
     client.account()
     assert str(hub.requests[0].url) == url
     assert hub.requests[0].headers["Authorization"] == auth

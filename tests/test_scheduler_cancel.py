@@ -16,7 +16,6 @@ from campaigns.db import session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Campaign, Run
 from campaigns.runs import cancel_campaign, create_campaign
-from clicksend.client import ClickSendClient
 from config.settings import Settings
 from sandbox.server import SandboxHandle, start_in_thread
 from scheduler.cancel import cancel_at_provider, cancel_campaign_at_provider
@@ -24,6 +23,7 @@ from scheduler.listing import waiting
 from scheduler.rules import planner_for_run
 from scheduler.tick import tick
 from tests.seed import definition, seed_list, status_counts
+from workers.context import provider_client
 from workers.dispatch import Dispatcher
 
 PHONES = ["+12125550101", "+12125550102", "+12125550103"]
@@ -77,7 +77,7 @@ def _reminder_run(settings: Settings, channel: str = "sms") -> tuple[int, int, s
         key = run.key
         planner = planner_for_run(session, run, defn, settings)
         expand_run(session, run_id, planner=planner)
-    client = ClickSendClient.from_settings(settings)
+    client = provider_client(settings)
     dispatcher = Dispatcher(settings=settings, client=client, limiter=Unlimited())  # type: ignore[arg-type]
     for _ in range(5):
         if dispatcher.dispatch_once(run_id).action == "done":
@@ -104,7 +104,7 @@ def test_cancel_after_provider_side_scheduling(
         assert waiting(session, run_id).at_provider == 3
     with session_scope(sqlite_url) as session:
         assert cancel_campaign(session, cid) == []  # nothing left here to stop
-    with session_scope(sqlite_url) as session, ClickSendClient.from_settings(settings) as client:
+    with session_scope(sqlite_url) as session, provider_client(settings) as client:
         report = cancel_at_provider(session, client, cid, one_by_one=one_by_one)
     assert (report.held_here, report.at_provider) == (0, 3)
     assert report.to_json()["cancelled_at_provider"] == 3

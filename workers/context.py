@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import httpx
+
 from clicksend.client import ClickSendClient
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings, get_settings
@@ -24,6 +26,21 @@ def account_name(settings: Settings) -> str:
     return f"{settings.provider}:{username or 'hub'}"
 
 
+def provider_client(
+    settings: Settings, *, transport: httpx.BaseTransport | None = None
+) -> ClickSendClient:
+    """The client for ``settings.provider``: clicksend or sandbox (Basic auth), skillboss.
+    The client itself takes plain arguments; this is where the settings are read."""
+    timeout = settings.http_timeout_seconds
+    if settings.provider == "skillboss":
+        key = settings.skillboss_api_key.get_secret_value()
+        return ClickSendClient.skillboss(
+            settings.skillboss_base_url, key, timeout=timeout, transport=transport
+        )
+    base_url, username, api_key = settings.provider_credentials()
+    return ClickSendClient(base_url, username, api_key, timeout=timeout, transport=transport)
+
+
 def account_limiter(settings: Settings) -> RateLimiter:
     """The rate limit of the configured provider account (shared through Redis if set)."""
     return limiter_from_settings(settings, account_name(settings))
@@ -32,11 +49,11 @@ def account_limiter(settings: Settings) -> RateLimiter:
 def gated_client(settings: Settings) -> ClickSendClient:
     """The configured provider client with every request under the account's limit, for
     callers outside a worker (the CLI, cancels)."""
-    return ClickSendClient.from_settings(settings).gated(LimiterGate(account_limiter(settings)))
+    return provider_client(settings).gated(LimiterGate(account_limiter(settings)))
 
 
 def build_dispatcher(settings: Settings) -> Dispatcher:
-    client = ClickSendClient.from_settings(settings)
+    client = provider_client(settings)
     limiter = account_limiter(settings)
     hub = None
     if settings.skillboss_api_key.get_secret_value():
