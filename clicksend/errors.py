@@ -2,9 +2,10 @@
 
 A caller decides between "retry", "look up before retrying", "pause" and "give up":
 
-- ``ConnectError``: nothing left this machine; safe to retry.
-- ``OutcomeUnknownError`` and ``ServerError``: the request may have been acted on; look the
-  messages up (by ``custom_string``) before sending them again.
+- ``ConnectionFailedError``: nothing left this machine; safe to retry.
+- ``OutcomeUnknownError`` (the category: ``ServerError`` for a 5xx, ``NoAnswerError`` for a
+  timeout after sending, a dropped connection or an unreadable answer): the request may have
+  been acted on; look the messages up (by ``custom_string``) before sending them again.
 - ``RateLimitedError``: wait ``retry_after`` seconds, then retry.
 - ``AuthenticationError`` / ``ForbiddenError``: the account cannot do this; stop.
 - ``BadRequestError`` / ``NotFoundError``: this request is wrong; do not repeat it.
@@ -79,16 +80,23 @@ class RateLimitedError(ClickSendError):
         self.retry_after = retry_after
 
 
-class ServerError(ClickSendError):
+class OutcomeUnknownError(ClickSendError):
+    """The request may have been acted on: callers catch this category and look the
+    messages up before sending again, whichever way the answer was lost."""
+
+
+class ServerError(OutcomeUnknownError):
     """5xx: the service failed; for a send the outcome is unknown."""
 
 
-class OutcomeUnknownError(ClickSendError):
-    """The request left but no usable answer came back (read timeout, connection lost)."""
+class NoAnswerError(OutcomeUnknownError):
+    """The request left but no usable answer came back (read timeout, connection lost,
+    a success status with a body that is not JSON)."""
 
 
-class ConnectError(ClickSendError):
-    """No connection was made, so nothing was sent: safe to retry."""
+class ConnectionFailedError(ClickSendError):
+    """No connection was made, so nothing was sent: safe to retry. (Not named like
+    httpx's ``ConnectError``, which this wraps, so the two are never confused.)"""
 
 
 class HeldBackError(ClickSendError):

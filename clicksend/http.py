@@ -20,8 +20,8 @@ import httpx
 from clicksend.coerce import as_mapping, to_str
 from clicksend.errors import (
     ClickSendError,
-    ConnectError,
-    OutcomeUnknownError,
+    ConnectionFailedError,
+    NoAnswerError,
     RateLimitedError,
     class_for_status,
     retry_after_seconds,
@@ -139,15 +139,13 @@ class HttpCore(Closing):
         try:
             response = self._http.request(method, path, json=json, params=query or None)
         except _NOT_SENT as exc:
-            error: ClickSendError = ConnectError(
+            error: ClickSendError = ConnectionFailedError(
                 f"{where}: not sent, could not connect ({type(exc).__name__})"
             )
             log.debug("%s", error)
             raise error from exc
         except httpx.HTTPError as exc:
-            error = OutcomeUnknownError(
-                f"{where}: sent, but no answer arrived ({type(exc).__name__})"
-            )
+            error = NoAnswerError(f"{where}: sent, but no answer arrived ({type(exc).__name__})")
             log.debug("%s", error)
             raise error from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -159,7 +157,7 @@ class HttpCore(Closing):
                 self.gate.rate_limited(error.retry_after)
             raise error
         if body is None:
-            raise OutcomeUnknownError(
+            raise NoAnswerError(
                 f"{where}: HTTP {response.status_code} with a body that is not JSON",
                 status_code=response.status_code,
             )

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -130,8 +131,8 @@ def test_failure_after_sending_is_outcome_unknown(exc: Exception) -> None:
 @pytest.mark.parametrize(
     "exc", [httpx.ConnectError("refused"), httpx.ConnectTimeout("slow"), httpx.PoolTimeout("full")]
 )
-def test_failure_before_sending_is_connect_error(exc: Exception) -> None:
-    with pytest.raises(errors.ConnectError):
+def test_failure_before_sending_is_connection_failed(exc: Exception) -> None:
+    with pytest.raises(errors.ConnectionFailedError):
         raising(exc).send_sms([{"to": "+61411111111", "body": "hi"}])
 
 
@@ -142,11 +143,34 @@ def test_success_status_with_unreadable_body_is_outcome_unknown() -> None:
     assert caught.value.status_code == 200
 
 
-def test_refused_connection_on_a_real_socket_is_connect_error() -> None:
+def test_refused_connection_on_a_real_socket_is_connection_failed() -> None:
     # A port that was just free: nothing listens there, so the connect is refused.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = ClickSendClient(f"http://127.0.0.1:{port}/v3", "user", "key-123", timeout=5)
-    with client, pytest.raises(errors.ConnectError):
+    with client, pytest.raises(errors.ConnectionFailedError):
         client.account()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda _: httpx.Response(502, json={"response_code": "BAD_GATEWAY"}),
+        lambda _: httpx.Response(503, text="down"),
+        lambda _: httpx.Response(200, text="<html>proxy page</html>"),
+        httpx.ReadTimeout("timed out"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    ],
+)
+def test_every_unknown_outcome_is_caught_by_one_category(failure: Any) -> None:
+    # 5xx, a timeout after sending and a dropped connection all mean "may have been acted
+    # on": a caller catches them with one class and looks the messages up.
+    client = client_answering(failure) if not isinstance(failure, Exception) else raising(failure)
+    with pytest.raises(errors.OutcomeUnknownError):
+        client.send_sms([{"to": "+61411111111", "body": "hi"}])
+
+
+def test_no_error_class_shares_a_name_with_httpx() -> None:
+    ours = {name for name, value in vars(errors).items() if isinstance(value, type)}
+    assert ours & set(vars(httpx)) == set()

@@ -13,8 +13,8 @@ from campaigns.models import Campaign, Message, Run
 from clicksend.errors import (
     AuthenticationError,
     BadRequestError,
-    ConnectError,
-    OutcomeUnknownError,
+    ConnectionFailedError,
+    NoAnswerError,
     RateLimitedError,
     ServerError,
 )
@@ -130,7 +130,7 @@ def test_429_gives_batch_back_without_an_attempt_and_blocks(sqlite_url: str) -> 
 def test_transient_errors_retry_then_fail_with_reason(sqlite_url: str) -> None:
     phones = us_numbers(2)
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=3)
-    provider.script = [ConnectError("connection refused")] * 10
+    provider.script = [ConnectionFailedError("connection refused")] * 10
     _drain(dispatcher, run_id)
     assert 3 <= provider.requests <= 6
     with session_scope(sqlite_url) as session:
@@ -143,7 +143,7 @@ def test_transient_errors_retry_then_fail_with_reason(sqlite_url: str) -> None:
 def test_transient_error_then_success_is_sent_once(sqlite_url: str) -> None:
     phones = us_numbers(4)
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones)
-    provider.script = [ConnectError("reset"), {phones[1]: "INTERNAL_ERROR"}]
+    provider.script = [ConnectionFailedError("reset"), {phones[1]: "INTERNAL_ERROR"}]
     _drain(dispatcher, run_id)
     assert status_counts(sqlite_url, run_id) == {"sent": 4}
     assert all(provider.count_to(p) == 1 for p in phones)
@@ -152,7 +152,7 @@ def test_transient_error_then_success_is_sent_once(sqlite_url: str) -> None:
 @pytest.mark.parametrize(
     "error",
     [
-        OutcomeUnknownError("read timeout"),
+        NoAnswerError("read timeout"),
         ServerError("bad gateway", status_code=502),
     ],
 )
@@ -173,7 +173,7 @@ def test_accepted_then_lost_answer_is_settled_by_lookup_not_resent(
 def test_lost_request_not_found_in_history_is_sent_again(db_url: str) -> None:
     phones = us_numbers(3)
     dispatcher, provider, _, run_id = _setup(db_url, phones)
-    provider.script = [OutcomeUnknownError("connection closed before the request was processed")]
+    provider.script = [NoAnswerError("connection closed before the request was processed")]
     _drain(dispatcher, run_id)
     assert status_counts(db_url, run_id) == {"sent": 3}
     assert all(provider.count_to(p) == 1 for p in phones)

@@ -34,11 +34,10 @@ from clicksend.client import ClickSendClient
 from clicksend.errors import (
     AuthenticationError,
     ClickSendError,
-    ConnectError,
+    ConnectionFailedError,
     ForbiddenError,
     OutcomeUnknownError,
     RateLimitedError,
-    ServerError,
 )
 from clicksend.models import MessageResult, SendResponse
 from clicksend.skillboss import SkillBossClient
@@ -177,10 +176,10 @@ class Dispatcher:
             )
             session.commit()
             return Outcome("stopped")
-        if isinstance(exc, ConnectError):
+        if isinstance(exc, ConnectionFailedError):
             self._retry_all(session, token, batch, f"connection failed: {exc}")
             return Outcome("again")
-        if isinstance(exc, ServerError | OutcomeUnknownError):
+        if isinstance(exc, OutcomeUnknownError):
             # The request may have been accepted: settle by look-up, never by resending blind.
             log.warning("run %s: outcome of %d messages unknown (%s)", run.id, len(batch), exc)
             if is_notify_campaign(defn):
