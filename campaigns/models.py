@@ -1,7 +1,7 @@
 """The database schema: the single source of truth for what must be sent and what was.
 
 Celery messages carry only ids into these tables. Per-recipient rows are written and
-claimed in bulk (see ``campaigns.expand`` and ``workers.claims``), never one ORM object
+claimed in bulk (see ``campaigns.expand`` and ``campaigns.claims``), never one ORM object
 at a time.
 """
 

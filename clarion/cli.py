@@ -370,7 +370,7 @@ def campaign_resume(campaign_id: int, json_out: JsonOpt = False) -> None:
 def campaign_cancel(campaign_id: int, json_out: JsonOpt = False) -> None:
     """Cancel: pending messages are never sent; messages handed to the provider with a
     future schedule are cancelled there too."""
-    from scheduler.cancel import cancel_campaign_at_provider
+    from workers.context import cancel_campaign_at_provider
 
     run_ids = _lifecycle(campaign_id, "cancel")
     left = _wait_in_flight(run_ids, get_settings().lease_seconds)
@@ -453,7 +453,7 @@ def worker(
 @app.command()
 def scheduler(loglevel: Annotated[str, typer.Option()] = "INFO") -> None:
     """Run the beat scheduler: the periodic tick that fires due runs and recovers stuck ones."""
-    from scheduler.beat import run_beat
+    from workers.beat import run_beat
 
     run_beat(loglevel)
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from campaigns.claims import expire_leases
 from campaigns.clock import as_utc, utcnow
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
@@ -26,7 +27,6 @@ from campaigns.runs import (
 )
 from config.settings import Settings
 from scheduler.rules import Timing, campaign_timing
-from workers.claims import expire_leases
 
 log = logging.getLogger(__name__)
 

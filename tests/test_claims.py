@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from campaigns import claims
 from campaigns.clock import utcnow
 from campaigns.db import session_factory, session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Message
 from tests.seed import seed_campaign, seed_list, us_numbers
-from workers import claims
 
 
 def _run(url: str, n: int) -> int:

@@ -9,8 +9,8 @@ from unittest import mock
 import pytest
 
 from config.settings import reset_settings
-from scheduler.beat import LeaderScheduler, beat_schedule
 from workers.app import app
+from workers.beat import LeaderScheduler, beat_schedule
 
 
 class FakeLock:
@@ -36,7 +36,7 @@ def test_only_the_leader_sends_the_tick(monkeypatch: pytest.MonkeyPatch) -> None
 
     app.conf.beat_schedule = beat_schedule()  # what run_beat sets
     with (
-        mock.patch("scheduler.beat.leader_lock", return_value=lock),
+        mock.patch("workers.beat.leader_lock", return_value=lock),
         mock.patch.object(LeaderScheduler, "apply_async", record),
     ):
         scheduler = LeaderScheduler(app=app, lazy=True)

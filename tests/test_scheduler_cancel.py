@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from campaigns.cancel import cancel_at_provider
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
@@ -18,12 +19,11 @@ from campaigns.models import Campaign, Run
 from campaigns.runs import cancel_campaign, create_campaign
 from config.settings import Settings
 from sandbox.server import SandboxHandle, start_in_thread
-from scheduler.cancel import cancel_at_provider, cancel_campaign_at_provider
 from scheduler.listing import waiting
 from scheduler.rules import planner_for_run
 from scheduler.tick import tick
 from tests.seed import definition, seed_list, status_counts
-from workers.context import provider_client
+from workers.context import cancel_campaign_at_provider, provider_client
 from workers.dispatch import Dispatcher
 
 PHONES = ["+12125550101", "+12125550102", "+12125550103"]

@@ -7,9 +7,12 @@ connection pool or Redis connection must not be shared across a fork.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 import httpx
 
+from campaigns.cancel import CancelReport, cancel_at_provider
+from campaigns.db import session_scope
 from clicksend.client import ClickSendClient
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings, get_settings
@@ -80,3 +83,12 @@ def reset() -> None:
         if dispatcher.hub is not None:
             dispatcher.hub.close()
     _cache.clear()
+
+
+def cancel_campaign_at_provider(
+    settings: Settings, campaign_id: int, *, now: datetime | None = None, one_by_one: bool = False
+) -> CancelReport:
+    """``cancel_at_provider`` with the configured provider client (under the account's
+    shared rate limit) and database."""
+    with gated_client(settings) as client, session_scope(settings.database_url) as session:
+        return cancel_at_provider(session, client, campaign_id, now=now, one_by_one=one_by_one)

@@ -25,6 +25,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from campaigns import claims
+from campaigns.claims import Claimed
 from campaigns.clock import as_utc, utcnow
 from campaigns.db import session_factory
 from campaigns.definition import CampaignDefinition, load_definition
@@ -42,9 +44,8 @@ from clicksend.errors import (
 from clicksend.models import MessageResult, SendResponse
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings
-from workers import claims, reconcile
+from workers import reconcile
 from workers.backoff import next_try
-from workers.claims import Claimed
 from workers.gates import LimiterGate
 from workers.notify import PartialSendError, is_notify_campaign, send_notify
 from workers.outcomes import STATUS_WIDTH, Verdict, verdict

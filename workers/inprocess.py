@@ -1,7 +1,7 @@
 """A Celery worker running in a thread of this process (the embedded mode).
 
 The solo pool on the in-memory transport is the combination that keeps up here (the
-threads pool and fakeredis stall); see DESIGN.md.
+threads pool and fakeredis stall); see docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ import json
 from collections.abc import Sequence
 from decimal import Decimal
 
+from campaigns.claims import Claimed
 from campaigns.definition import CampaignDefinition
 from clicksend.errors import BadRequestError, ClickSendError
 from clicksend.models import MessageResult, SendResponse
 from clicksend.skillboss import SkillBossClient
-from workers.claims import Claimed
 
 
 def is_notify_campaign(defn: CampaignDefinition) -> bool:

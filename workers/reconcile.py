@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns import claims
 from campaigns.clock import as_utc
 from campaigns.models import Message, Run
 from clicksend.client import ClickSendClient
 from clicksend.errors import ClickSendError
 from clicksend.models import HistoryItem
 from config.settings import Settings
-from workers import claims
 from workers.backoff import next_try
 from workers.outcomes import STATUS_WIDTH
 from workers.sender import history

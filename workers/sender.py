@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from campaigns.claims import Claimed
 from campaigns.definition import CampaignDefinition
 from clicksend.client import ClickSendClient
 from clicksend.models import HistoryItem, SendResponse
-from workers.claims import Claimed
 
 SOURCE = "clarion"
 

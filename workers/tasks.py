@@ -1,7 +1,7 @@
 """Celery tasks: thin shells that call plain functions and decide what runs next.
 
 Tasks carry ids only. Waits longer than ``MAX_COUNTDOWN`` are not Celery countdowns (the
-Redis broker redelivers long ones, see DESIGN.md): the row's ``not_before`` holds them
+Redis broker redelivers long ones, see docs/architecture.md): the row's ``not_before`` holds them
 and the scheduler tick kicks the run again when they are due.
 """
 

@@ -82,4 +82,4 @@ def run_beat(loglevel: str = "INFO") -> None:
     app.conf.beat_schedule = beat_schedule()
     # In-memory entries (short intervals, nothing worth persisting, no schedule file to
     # share or lose between restarts), gated by the leader lock.
-    app.Beat(loglevel=loglevel, scheduler="scheduler.beat:LeaderScheduler").run()
+    app.Beat(loglevel=loglevel, scheduler="workers.beat:LeaderScheduler").run()

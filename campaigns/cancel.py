@@ -19,12 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.clock import utcnow
-from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import get_campaign, set_run_status
 from clicksend.client import ClickSendClient
 from clicksend.errors import ClickSendError
-from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +167,3 @@ def _cancel_each(client: ClickSendClient, channel: str, waiting: list[Any]) -> s
             client.cancel_voice(row.provider_message_id)
         done.add(row.provider_message_id)
     return done
-
-
-def cancel_campaign_at_provider(
-    settings: Settings, campaign_id: int, *, now: datetime | None = None, one_by_one: bool = False
-) -> CancelReport:
-    """``cancel_at_provider`` with the configured provider client (under the account's
-    shared rate limit) and database."""
-    from workers.context import gated_client
-
-    with gated_client(settings) as client, session_scope(settings.database_url) as session:
-        return cancel_at_provider(session, client, campaign_id, now=now, one_by_one=one_by_one)
