@@ -199,6 +199,17 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
+class RunMinute(Base):
+    """Messages accepted by the provider and 429s seen, per run and minute (UTC)."""
+
+    __tablename__ = "run_minutes"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limited: Mapped[int] = mapped_column(Integer, default=0)
+
+
 MESSAGE_STATUSES = (
     "pending",
     "claimed",

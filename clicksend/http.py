@@ -17,6 +17,7 @@ from typing import Any, Protocol, Self
 
 import httpx
 
+from clicksend import metrics
 from clicksend.coerce import as_mapping, to_str
 from clicksend.errors import (
     ClickSendError,
@@ -139,16 +140,20 @@ class HttpCore(Closing):
         try:
             response = self._http.request(method, path, json=json, params=query or None)
         except _NOT_SENT as exc:
+            metrics.observe(method, path, "connect_error", None)
             error: ClickSendError = ConnectionFailedError(
                 f"{where}: not sent, could not connect ({type(exc).__name__})"
             )
             log.debug("%s", error)
             raise error from exc
         except httpx.HTTPError as exc:
+            metrics.observe(method, path, "no_answer", None)
             error = NoAnswerError(f"{where}: sent, but no answer arrived ({type(exc).__name__})")
             log.debug("%s", error)
             raise error from exc
-        elapsed_ms = (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
+        metrics.observe(method, path, response.status_code, elapsed)
+        elapsed_ms = elapsed * 1000
         log.debug("%s -> HTTP %d in %.0f ms", where, response.status_code, elapsed_ms)
         body = _json_or_none(response)
         if not response.is_success:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # provider at once with its `schedule`; a nearer one waits in our database. 0 = never.
     scheduler_handover_seconds: float = Field(default=900.0, ge=0)
     log_level: str = "INFO"
+    # Worker processes serve Prometheus metrics on this port plus their pool index
+    # (0, 1, ... for `clarion worker -c N`); 0 turns it off. See docs/metrics.md.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     def provider_credentials(self) -> tuple[str, str, str]:
         """(base_url, username, api_key) of the configured ClickSend-compatible provider."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the local services the suite talks to (PostgreSQL, Redis, RabbitMQ) when they are down.
-# `make test` runs it, so the README's test command works on a new machine; .ci/run relies on it.
+# Starts the local services the suite talks to (PostgreSQL, Redis, RabbitMQ) when they are down,
+# and installs Debian's chromium and chromium-driver for the dashboard's browser test when they
+# are missing. `make test` runs it, so the README's test command works on a new machine; .ci/run relies on it.
 set -uo pipefail
 
 wait_for() {  # wait_for NAME COMMAND...: up to 30 s for COMMAND to succeed
@@ -28,5 +29,14 @@ if command -v rabbitmq-server >/dev/null 2>&1 \
   echo "starting RabbitMQ"
   rabbitmq-server -detached
   wait_for RabbitMQ bash -c 'exec 3<>/dev/tcp/127.0.0.1/5672'
+fi
+# The browser test drives Debian's headless Chromium through its matching chromedriver
+# (Selenium); nothing is downloaded from outside the package registries.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "installing chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+    fonts-dejavu-core >/dev/null \
+    || echo "warning: chromium could not be installed; the browser test will fail" >&2
 fi
 exit 0

@@ -18,6 +18,7 @@ from clicksend.skillboss import SkillBossClient
 from config.settings import Settings, get_settings
 from workers.dispatch import Dispatcher
 from workers.gates import LimiterGate
+from workers.metrics import MeteredLimiter
 from workers.ratelimit import RateLimiter, limiter_from_settings
 
 _cache: dict[int, Dispatcher] = {}
@@ -57,7 +58,7 @@ def gated_client(settings: Settings) -> ClickSendClient:
 
 def build_dispatcher(settings: Settings) -> Dispatcher:
     client = provider_client(settings)
-    limiter = account_limiter(settings)
+    limiter = MeteredLimiter(account_limiter(settings))
     hub = None
     if settings.skillboss_api_key.get_secret_value():
         hub = SkillBossClient(
@@ -92,3 +93,12 @@ def cancel_campaign_at_provider(
     shared rate limit) and database."""
     with gated_client(settings) as client, session_scope(settings.database_url) as session:
         return cancel_at_provider(session, client, campaign_id, now=now, one_by_one=one_by_one)
+
+
+def limiter_stats(settings: Settings) -> dict[str, float] | None:
+    """The account limiter's state (adaptive factor, block, 429s): from Redis when it is
+    shared, else from this process's worker (the embedded mode); None when neither."""
+    if settings.redis_url:
+        return account_limiter(settings).stats()
+    dispatcher = _cache.get(os.getpid())
+    return dispatcher.limiter.stats() if dispatcher is not None else None

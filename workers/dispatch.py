@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns import claims
+from campaigns.activity import record_minute
 from campaigns.claims import Claimed
 from campaigns.clock import as_utc, utcnow
 from campaigns.db import session_factory
@@ -235,6 +236,7 @@ class Dispatcher:
         session.execute(
             update(Run).where(Run.id == run.id).values(rate_limited=Run.rate_limited + 1)
         )
+        record_minute(session, run.id, self.clock(), rate_limited=1)
         session.commit()
         return Outcome("wait", blocked)
 
@@ -308,6 +310,7 @@ class Dispatcher:
             )
         if pause_reason:
             pause_campaign(session, run.campaign_id, reason=pause_reason)
+        record_minute(session, run.id, now, accepted=len(sent))
         self._touch(session, run.id)
         return Outcome("again", sent=len(sent), failed=len(failed))
 

@@ -14,7 +14,7 @@ from clicksend.errors import HeldBackError, RateLimitedError
 from config.settings import get_settings
 from scheduler import tick as scheduler_tick
 from scheduler.housekeeping import vacuum_messages_if_needed
-from workers import inbound, receipts, runner
+from workers import inbound, metrics, receipts, runner
 from workers.app import app
 from workers.context import get_dispatcher
 
@@ -26,6 +26,7 @@ MAX_COUNTDOWN = 30.0
 @app.task(name="clarion.dispatch_run", ignore_result=True)
 def dispatch_run(run_id: int) -> str:
     outcome = get_dispatcher().dispatch_once(run_id)
+    metrics.dispatched(outcome.sent, outcome.failed)
     if outcome.action == "again":
         dispatch_run.apply_async((run_id,))
     elif outcome.action == "wait" and outcome.delay <= MAX_COUNTDOWN:
