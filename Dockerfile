@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY api api
 COPY clarion clarion
 COPY campaigns campaigns
 COPY workers workers

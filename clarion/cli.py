@@ -47,8 +47,21 @@ def _embedded() -> bool:
     return get_settings().broker_url.startswith("memory://")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from config.version import __version__
+
+        console.print(f"clarion {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _setup() -> None:
+def _setup(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
     configure_logging(get_settings().log_level)
 
 
@@ -478,6 +491,31 @@ def sandbox(
         f"sandbox on http://{host}:{port}/v3  username={config.username}  api key={config.api_key}"
     )
     serve_forever(config, host, port)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8080,
+) -> None:
+    """The embedded mode as one long-running process: worker, scheduler and HTTP API
+    (and the sandbox provider when it is configured and not running)."""
+    from clarion.serve import run_serve
+
+    _db_url()
+    run_serve(console, host, port)
+
+
+@app.command("api")
+def api_command(
+    host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+) -> None:
+    """Scaled mode: serve the HTTP API only (stateless; run any number of replicas)."""
+    from clarion.serve import run_api
+
+    run_api(console, host, port, workers)
 
 
 @app.command()

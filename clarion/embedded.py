@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from campaigns.migrate import upgrade
 from config.settings import Settings, get_settings, reset_settings
@@ -37,6 +39,35 @@ def _start_sandbox(stack: ExitStack) -> str:
     return handle.root_url
 
 
+def _sandbox_listening(base_url: str) -> bool:
+    """Whether something accepts connections where the settings say the sandbox is."""
+    parts = urlsplit(base_url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), 0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _start_configured_sandbox(stack: ExitStack, settings: Settings) -> str:
+    """A sandbox where the settings say it is, with the settings' credentials, so the
+    client and other `clarion` commands find it; any free port if that one is taken."""
+    from sandbox.config import SandboxConfig
+    from sandbox.server import start_in_thread
+
+    config = SandboxConfig(
+        username=settings.sandbox_username, api_key=settings.sandbox_api_key.get_secret_value()
+    )
+    parts = urlsplit(settings.sandbox_url)
+    try:
+        handle = start_in_thread(config, parts.hostname or "127.0.0.1", parts.port or 8765)
+    except RuntimeError:
+        handle = start_in_thread(config, "127.0.0.1", 0)
+        os.environ["CLARION_SANDBOX_URL"] = handle.base_url
+    stack.callback(handle.stop)
+    return handle.root_url
+
+
 def _ticker(stop: threading.Event, interval: float) -> None:
     from workers.tasks import tick
 
@@ -48,12 +79,21 @@ def _ticker(stop: threading.Event, interval: float) -> None:
 
 
 @contextmanager
-def embedded_runtime(*, start_sandbox: bool = True) -> Iterator[EmbeddedRuntime]:
-    """Run workers and the scheduler in this process until the block exits."""
+def embedded_runtime(
+    *, start_sandbox: bool = True, reuse_sandbox: bool = False
+) -> Iterator[EmbeddedRuntime]:
+    """Run workers and the scheduler in this process until the block exits.
+
+    ``reuse_sandbox``: use the sandbox already listening at CLARION_SANDBOX_URL, or start
+    one there (`clarion serve`); otherwise a private one on a free port (the demo).
+    """
     with ExitStack() as stack:
         sandbox_root = None
         if start_sandbox and get_settings().provider == "sandbox":
-            sandbox_root = _start_sandbox(stack)
+            if not reuse_sandbox:
+                sandbox_root = _start_sandbox(stack)
+            elif not _sandbox_listening(get_settings().sandbox_url):
+                sandbox_root = _start_configured_sandbox(stack, get_settings())
         os.environ["CLARION_BROKER_URL"] = "memory://"
         reset_settings()
         settings = get_settings()

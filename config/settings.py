@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     # (0, 1, ... for `clarion worker -c N`); 0 turns it off. See docs/metrics.md.
     metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # The HTTP API (`clarion serve`, `clarion api`): bearer tokens, comma-separated (several
+    # so one can be rotated out while another is in use); none configured refuses every call.
+    api_tokens: SecretStr = SecretStr("")
+    # The secret path segment of the webhook URLs ClickSend pushes receipts and replies to
+    # (ClickSend does not sign its pushes); empty disables the webhooks.
+    webhook_secret: SecretStr = SecretStr("")
+
+    def api_token_list(self) -> list[str]:
+        return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]
+
     def provider_credentials(self) -> tuple[str, str, str]:
         """(base_url, username, api_key) of the configured ClickSend-compatible provider."""
         if self.provider == "sandbox":

@@ -103,13 +103,18 @@ def test_the_checks_catch_a_broken_file(mutate: Any, check: Any) -> None:
 
 def test_services_and_their_commands() -> None:
     services = _compose()["services"]
-    assert {"redis", "postgres", "migrate", "worker", "scheduler", "sandbox"} <= set(services)
+    expected = {"redis", "postgres", "migrate", "worker", "scheduler", "sandbox", "api"}
+    assert expected <= set(services)
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}  # type: ignore[union-attr]
     commands |= {g.name for g in app.registered_groups if g.name}
-    for name in ("migrate", "worker", "scheduler", "sandbox"):
+    for name in ("migrate", "worker", "scheduler", "sandbox", "api"):
         assert services[name]["command"][0] in commands, name
     assert "ports" not in services["worker"], "workers must scale with --scale"
     env = services["worker"]["environment"]
     assert env["CLARION_BROKER_URL"].startswith("redis://")
     assert env["CLARION_DATABASE_URL"].startswith("postgresql://")
     assert all(name.startswith("CLARION_") for name in env)
+    api = services["api"]
+    assert api["environment"] == env, "the API reads the same database and broker"
+    assert "CLARION_API_TOKENS" in env
+    assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"

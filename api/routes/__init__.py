@@ -1,0 +1,9 @@
+"""The API's routers, mounted under /api/v1 behind the bearer token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import campaigns
+
+ROUTERS: list[APIRouter] = [campaigns.router]
