@@ -21,10 +21,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "campaigns": frozenset({"clicksend"}),
     "scheduler": frozenset({"campaigns", "clicksend", "config"}),
     "workers": frozenset({"scheduler", "campaigns", "clicksend", "config"}),
-    "clarion": frozenset({"workers", "scheduler", "campaigns", "clicksend", "config", "sandbox"}),
+    "api": frozenset({"workers", "scheduler", "campaigns", "clicksend", "config"}),
+    "clarion": frozenset(
+        {"api", "workers", "scheduler", "campaigns", "clicksend", "config", "sandbox"}
+    ),
 }
 SANDBOX_STARTERS = {"clarion/cli.py", "clarion/embedded.py"}
-PROJECT = set(MAY_IMPORT) | {"bench", "tests", "api"}
+PROJECT = set(MAY_IMPORT) | {"bench", "tests"}
 
 
 def imported_packages(path: Path) -> set[tuple[str, int]]:
