@@ -1,9 +1,16 @@
-"""Exponential backoff with full jitter for transient send failures."""
+"""Retry later or give up: the one decision for a message whose try failed transiently
+(a send that failed, an unknown outcome that the look-up did not find), with exponential
+backoff and full jitter."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 
 def backoff_seconds(
@@ -17,3 +24,45 @@ def backoff_seconds(
 
 def next_try(now: datetime, attempt: int, base: float, ceiling: float) -> datetime:
     return now + timedelta(seconds=backoff_seconds(attempt, base, ceiling))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many tries a message gets and how long it waits between them."""
+
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """``CLARION_MAX_ATTEMPTS`` and the backoff bounds."""
+    return RetryPolicy(
+        settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds
+    )
+
+
+def retry_or_give_up(
+    policy: RetryPolicy,
+    attempts_before: int,
+    now: datetime,
+    reason: str,
+    *,
+    can_retry: bool = True,
+) -> dict[str, Any]:
+    """The row values after a failed try: back to ``pending`` after a backoff, or
+    ``failed`` once the tries are used up (or when ``can_retry`` is false)."""
+    attempts = attempts_before + 1
+    if can_retry and attempts < policy.max_attempts:
+        return {
+            "status": "pending",
+            "attempts": attempts,
+            "not_before": next_try(now, attempts, policy.base_seconds, policy.max_seconds),
+            "error": reason,
+        }
+    return {
+        "status": "failed",
+        "attempts": attempts,
+        "not_before": None,
+        "error": f"{reason} (after {attempts} attempts)" if can_retry else reason,
+    }

@@ -46,7 +46,7 @@ from clicksend.models import MessageResult, SendResponse
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings
 from workers import reconcile
-from workers.backoff import next_try
+from workers.backoff import retry_or_give_up, retry_policy
 from workers.gates import LimiterGate
 from workers.notify import PartialSendError, is_notify_campaign, send_notify
 from workers.outcomes import STATUS_WIDTH, Verdict, verdict
@@ -247,21 +247,8 @@ class Dispatcher:
         session.commit()
 
     def _retry_row(self, row: Claimed, now: datetime, reason: str) -> dict[str, Any]:
-        attempts = row.attempts + 1
-        exhausted = attempts >= self.settings.max_attempts
-        return {
-            "b_id": row.id,
-            "status": "failed" if exhausted else "pending",
-            "attempts": attempts,
-            "not_before": None
-            if exhausted
-            else next_try(
-                now, attempts, self.settings.retry_base_seconds, self.settings.retry_max_seconds
-            ),
-            "error": f"{reason} (after {attempts} attempts)" if exhausted else reason,
-            "claim_token": None,
-            "lease_until": None,
-        }
+        decision = retry_or_give_up(retry_policy(self.settings), row.attempts, now, reason)
+        return {"b_id": row.id, **decision, "claim_token": None, "lease_until": None}
 
     def _record(
         self, session: Session, run: Run, token: str, batch: list[Claimed], response: SendResponse

@@ -22,7 +22,7 @@ from clicksend.client import ClickSendClient
 from clicksend.errors import ClickSendError
 from clicksend.models import HistoryItem
 from config.settings import Settings
-from workers.backoff import next_try
+from workers.backoff import retry_or_give_up, retry_policy
 from workers.outcomes import STATUS_WIDTH
 from workers.sender import history
 
@@ -93,25 +93,18 @@ def settle_ripe(
                 }
             )
         else:
-            attempts = r.attempts + 1
-            exhausted = client is None or attempts >= settings.max_attempts
+            decision = retry_or_give_up(
+                retry_policy(settings), r.attempts, now, not_found, can_retry=client is not None
+            )
             settled.append(
                 {
                     "b_id": r.id,
-                    "status": "failed" if exhausted else "pending",
                     "provider_message_id": None,
                     "provider_status": None,
                     "parts": None,
                     "price": None,
                     "sent_at": None,
-                    "attempts": attempts,
-                    "not_before": None
-                    if exhausted
-                    else next_try(
-                        now, attempts, settings.retry_base_seconds, settings.retry_max_seconds
-                    ),
-                    "error": not_found
-                    + (f" after {attempts} attempts" if exhausted and client else ""),
+                    **decision,
                     "claim_token": None,
                 }
             )
