@@ -34,4 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         protected.include_router(router)
     app.include_router(protected)
+    from api import dashboard, metrics
+
+    metrics.install(app)  # /metrics, behind the same token
+    dashboard.install(app)  # /ui: pages and their login
     return app

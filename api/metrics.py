@@ -21,15 +21,18 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
+from fastapi import Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.auth import require_token
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Run
 from campaigns.stats import status_counts
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +161,16 @@ class _Forward(Collector):
 
 def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def install(app: FastAPI) -> None:
+    """``GET /metrics`` on ``app``, behind the API's bearer token like every endpoint."""
+    from workers.context import limiter_stats
+
+    settings: Settings = app.state.settings
+    registry = metrics_registry(settings.database_url, lambda: limiter_stats(settings))
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_token)])
+    def metrics() -> Response:
+        body, content_type = exposition(registry)
+        return Response(body, media_type=content_type)

@@ -20,8 +20,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import delete, select
 
+from api.auth import token_matches
 from api.dashboard import actions, views
-from api.dashboard.auth import COOKIE, session_ok, session_value, token_ok
+from api.dashboard.auth import COOKIE, session_ok, session_value
 from api.dashboard.counts import RunCounts
 from campaigns.contacts_import import CsvFormatError, import_csv
 from campaigns.db import session_scope
@@ -112,7 +113,7 @@ def login(
     request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui/"
 ) -> Response:
     tokens = tokens_of(settings_of(request))
-    if not token_ok(token.strip(), tokens):
+    if not token_matches(token.strip(), tokens):
         error = (
             "token: not one of CLARION_API_TOKENS"
             if tokens

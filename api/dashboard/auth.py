@@ -18,14 +18,6 @@ def session_value(token: str) -> str:
     return hmac.new(token.encode(), _PURPOSE, hashlib.sha256).hexdigest()
 
 
-def token_ok(given: str, tokens: list[str]) -> bool:
-    """Constant time, and every token compared, like the API's check."""
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(given.encode(), token.encode())
-    return matched
-
-
 def session_ok(cookie: str | None, tokens: list[str]) -> bool:
     if not cookie:
         return False
