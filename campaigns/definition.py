@@ -4,15 +4,15 @@ A definition says who (``audience``), what (``message``), through which ``channe
 ``provider``, and when (``schedule``). Every model forbids unknown keys, so a typo such
 as ``bdy:`` is an error rather than a silently ignored field. All problems are reported
 together as ``DefinitionError.errors``, one line per problem, each starting with the
-field's path (``message.bdy: unknown key``).
+field's path (``message.bdy: unknown key``; formatted in ``campaigns.definition_errors``).
+The source is read by ``campaigns.definition_source`` (YAML 1.2 scalars, JSON, a file).
 
-YAML is read with YAML 1.2 scalars: ``20:00`` stays a string (YAML 1.1 would read it as
-the number 1200), only true/false are booleans, and a key given twice is an error.
+The schedule's models only validate: what a window or a reminder means at send time is
+decided in one place, ``scheduler.windows`` and ``scheduler.planning``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
 from croniter import croniter
 from pydantic import (
     AfterValidator,
@@ -33,6 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.definition_errors import DefinitionError, error_lines, raise_if
+from campaigns.definition_source import read_source
 from campaigns.phones import check_timezone
 from campaigns.templates import is_identifier, placeholders
 
@@ -41,28 +42,6 @@ MMS_SUBJECT_MAX = 20
 VOICE_BODY_MAX = 1200  # 300 characters per credit, cut after 4 credits
 SENDER_ID_MAX = 11  # alphanumeric sender IDs; a number may be longer
 NAME_MAX = 200  # campaigns.name / contact_lists.name columns
-
-
-class DefinitionError(ValueError):
-    """An invalid definition. ``errors`` holds one line per problem, each naming the
-    field path ("audience.lists: field required")."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("invalid campaign definition: " + "; ".join(errors))
-        self.errors = errors
-
-
-class _Problems(ValueError):
-    """Raised by cross-field validators: (path below the model, problem) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{path}: {text}" for path, text in problems))
-        self.problems = problems
-
-
-def _raise_if(problems: list[tuple[str, str]]) -> None:
-    if problems:
-        raise _Problems(problems)
 
 
 # -- scalar types ---------------------------------------------------------------------
@@ -214,21 +193,6 @@ class Relative(_Model):
     field: Identifier
     offset: Duration = timedelta(0)
 
-    def send_time(self, fields: Mapping[str, Any], zone: str | None = None) -> datetime:
-        """When this recipient's message is due (UTC). The field holds an ISO 8601
-        date-time; one without an offset is read in ``zone`` (the contact's zone), else
-        UTC. ValueError names the field when it is missing or not a date-time."""
-        raw = fields.get(self.field)
-        if raw is None or not str(raw).strip():
-            raise ValueError(f"{self.field}: empty, no time to remind of")
-        try:
-            at = datetime.fromisoformat(str(raw).strip())
-        except ValueError:
-            raise ValueError(f"{self.field}: not a date-time: {raw!r}") from None
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
-        return (at + self.offset).astimezone(UTC)
-
 
 class Window(_Model):
     """When messages may go out, in each recipient's local time. ``start`` after ``end``
@@ -240,22 +204,12 @@ class Window(_Model):
 
     @model_validator(mode="after")
     def _not_empty(self) -> Window:
-        _raise_if([("end", "must differ from start")] if self.start == self.end else [])
+        raise_if([("end", "must differ from start")] if self.start == self.end else [])
         return self
 
     def weekdays(self) -> frozenset[int]:
         """Allowed weekdays, Monday = 0."""
         return parse_days(self.days)
-
-    def allows(self, local: datetime) -> bool:
-        """Whether a message may go out at ``local`` (the recipient's wall-clock time).
-        Across midnight, the early hours belong to the previous evening's day."""
-        now = local.time().replace(tzinfo=None)
-        if self.start < self.end:
-            return local.weekday() in self.weekdays() and self.start <= now < self.end
-        if now >= self.start:
-            return local.weekday() in self.weekdays()
-        return now < self.end and (local.weekday() - 1) % 7 in self.weekdays()
 
 
 _CRON_ONLY = ("until", "overlap", "catch_up")
@@ -293,7 +247,7 @@ class Schedule(_Model):
             problems.append(("send_at", "no UTC offset: add one (+01:00) or set timezone"))
         if self.cron is None:
             problems.extend((key, "only with cron") for key in _CRON_ONLY if self._given(key))
-        _raise_if(problems)
+        raise_if(problems)
         return self
 
     def _given(self, key: str) -> bool:
@@ -342,7 +296,7 @@ class Audience(_Model):
             if name in seen:
                 problems.append((f"lists[{i}]", f"{name!r} is listed twice"))
             seen.add(name)
-        _raise_if(problems)
+        raise_if(problems)
         return self
 
 
@@ -387,7 +341,7 @@ class MessageSpec(_Model):
         if self.media_file is not None and not re.match(r"https?://\S+\Z", self.media_file):
             problems.append(("media_file", "must be an http(s) URL"))
         problems.extend(self._unused_defaults())
-        _raise_if(problems)
+        raise_if(problems)
         return self
 
     def _unused_defaults(self) -> list[tuple[str, str]]:
@@ -434,7 +388,7 @@ class CampaignDefinition(_Model):
 
     @model_validator(mode="after")
     def _channel_and_provider(self) -> CampaignDefinition:
-        _raise_if(self._channel_problems() + self._provider_problems())
+        raise_if(self._channel_problems() + self._provider_problems())
         return self
 
     def _channel_problems(self) -> list[tuple[str, str]]:
@@ -475,126 +429,17 @@ class CampaignDefinition(_Model):
         return problems
 
 
-# -- loading --------------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 scalars and no duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_12_scalars() -> None:
-    bool_tag, int_tag, float_tag = (f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float"))
-    _Loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag not in (bool_tag, int_tag, float_tag)]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    _Loader.add_implicit_resolver(
-        bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    _Loader.add_implicit_resolver(
-        int_tag, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-    )
-    _Loader.add_implicit_resolver(
-        float_tag,
-        re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
-        list("-+0123456789."),
-    )
-
-
-_yaml_12_scalars()
-
-
-def _parse_text(text: str, origin: str) -> Any:
-    try:
-        if text.lstrip().startswith("{"):
-            return json.loads(text)
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader
-    except json.JSONDecodeError as exc:
-        raise DefinitionError([f"{origin}: invalid JSON at line {exc.lineno}: {exc.msg}"]) from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DefinitionError([f"{origin}: invalid YAML{line}: {problem}"]) from None
-
-
-def _is_file(text: str) -> bool:
-    if "\n" in text or text.lstrip().startswith("{"):
-        return False
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # too long for a file name, or a NUL in it
-        return False
-
-
-def _read_source(source: str | Path | Mapping[str, Any]) -> Any:
-    if isinstance(source, Mapping):
-        return dict(source)
-    if isinstance(source, Path) or _is_file(source):
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DefinitionError([f"{path}: cannot read: {exc}"]) from None
-        return _parse_text(text, str(path))
-    return _parse_text(source, "definition")
-
-
-def _path(loc: tuple[int | str, ...], below: str = "") -> str:
-    text = ""
-    for part in loc:
-        if part == "[key]":  # pydantic marks a bad dict key; the key itself names it
-            continue
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    if below:
-        text = f"{text}.{below}" if text else below
-    return text or "(top level)"
-
-
-def _messages(exc: ValidationError) -> list[str]:
-    lines: list[str] = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, _Problems):
-            lines.extend(f"{_path(loc, below)}: {text}" for below, text in cause.problems)
-            continue
-        if err["type"] == "missing":
-            text = "field required"
-        elif err["type"] == "extra_forbidden":
-            text = "unknown key"
-        else:
-            text = str(cause) if isinstance(cause, Exception) else err["msg"]
-            text = text[0].lower() + text[1:]
-            value = err.get("input")
-            if isinstance(value, str | int | float) and err["type"] != "value_error":
-                text += f" (got {value!r:.60})"
-        lines.append(f"{_path(loc)}: {text}")
-    return lines
-
-
 def load_definition(source: str | Path | Mapping[str, Any]) -> CampaignDefinition:
     """Validate a definition given as YAML or JSON text, a file path, or a mapping
     (e.g. ``definition_to_json`` output). Raises DefinitionError listing every problem."""
-    data = _read_source(source)
+    data = read_source(source)
     if not isinstance(data, Mapping):
         hint = " (no such file)" if isinstance(source, str) and "\n" not in source else ""
         raise DefinitionError([f"(top level): a mapping of keys expected{hint}"])
     try:
         return CampaignDefinition.model_validate(data)
     except ValidationError as exc:
-        raise DefinitionError(_messages(exc)) from None
+        raise DefinitionError(error_lines(exc)) from None
 
 
 def definition_to_json(defn: CampaignDefinition) -> dict[str, Any]:

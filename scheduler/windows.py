@@ -2,8 +2,10 @@
 
 A window is open from ``start`` to ``end`` on ``days`` (0 = Monday). An ``end`` earlier
 than ``start`` runs past midnight (the day is the day it opened); ``start == end`` is
-open all day. A recipient whose number maps to several zones is messaged only when the
-window is open in every one of them, so nobody gets a message at night.
+refused (a definition reports it as ``schedule.window.end: must differ from start``): a
+window of no length reads as a typo more than as "all day". A recipient whose number
+maps to several zones is messaged only when the window is open in every one of them, so
+nobody gets a message at night.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ class Window:
     end: time
     days: frozenset[int] = ALL_DAYS
 
+    def __post_init__(self) -> None:
+        if self.start == self.end:
+            raise ValueError("schedule.window.end: must differ from start")
+
     def is_open(self, instant: datetime, zone: ZoneInfo) -> bool:
         local = instant.astimezone(zone)
         clock, day = local.time().replace(tzinfo=None), local.weekday()
-        if self.start == self.end:
-            return day in self.days
         if self.start < self.end:
             return day in self.days and self.start <= clock < self.end
         # Past midnight: open from start on an allowed day until end the next morning.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from campaigns.definition import DefinitionError, load_definition
 from campaigns.expand import SendPlan
 from scheduler.planning import PlanRules, Relative, make_planner, plan_message, recipient_zones
 from scheduler.rules import plan_rules
@@ -14,6 +16,8 @@ from scheduler.windows import Window, next_common_opening
 from tests.seed import definition
 
 NY = ZoneInfo("America/New_York")
+UTC_ZONE = ZoneInfo("UTC")
+NO_LENGTH = re.escape("schedule.window.end: must differ from start")
 LA = ZoneInfo("America/Los_Angeles")
 NYC_NUMBER = "+12125550123"  # New York
 LA_NUMBER = "+13105550123"  # Los Angeles
@@ -69,6 +73,31 @@ def test_overnight_window() -> None:
     assert night.is_open(utc(2026, 6, 2, 9), NY)  # 05:00
     assert not night.is_open(utc(2026, 6, 2, 11), NY)  # 07:00
     assert night.next_opening(utc(2026, 6, 2, 11), NY) == utc(2026, 6, 3, 2)
+
+
+def test_window_opens_on_its_days_at_start_and_closes_at_end() -> None:
+    monday = utc(2026, 11, 30)
+    assert WEEKDAYS.is_open(monday.replace(hour=9), UTC_ZONE)
+    assert WEEKDAYS.is_open(monday.replace(hour=19, minute=59), UTC_ZONE)
+    assert not WEEKDAYS.is_open(monday.replace(hour=20), UTC_ZONE)
+    assert not WEEKDAYS.is_open(monday.replace(hour=8, minute=59), UTC_ZONE)
+    assert not WEEKDAYS.is_open(utc(2026, 12, 5, 12), UTC_ZONE)  # Saturday
+
+
+def test_a_window_across_midnight_belongs_to_the_evening_it_starts() -> None:
+    friday_night = Window(time(20), time(6), frozenset({4}))
+    assert friday_night.is_open(utc(2026, 12, 4, 21), UTC_ZONE)  # Friday evening
+    assert friday_night.is_open(utc(2026, 12, 5, 5), UTC_ZONE)  # early Saturday: Friday's
+    assert not friday_night.is_open(utc(2026, 12, 5, 21), UTC_ZONE)  # Saturday evening
+    assert not friday_night.is_open(utc(2026, 12, 4, 5), UTC_ZONE)  # Thursday's window
+
+
+def test_a_window_of_no_length_is_refused_as_the_definition_refuses_it() -> None:
+    with pytest.raises(ValueError, match=NO_LENGTH):
+        Window(time(9), time(9))
+    same = {"window": {"start": "09:00", "end": "09:00"}}
+    with pytest.raises(DefinitionError, match=NO_LENGTH):
+        load_definition(definition(["l"], schedule=same))
 
 
 def test_several_zones_wait_until_open_in_all() -> None:
