@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from croniter.croniter import CroniterBadDateError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -49,6 +50,7 @@ NAME_MAX = 200  # campaigns.name / contact_lists.name columns
 _DURATION = re.compile(r"([+-]?)((?:\d+[smhdw])+)\Z")
 _DURATION_PART = re.compile(r"(\d+)([smhdw])")
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION_MAX_SECONDS = 3650 * 86400  # ten years
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -61,6 +63,10 @@ def parse_duration(value: Any) -> timedelta:
     seconds = sum(
         int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(match.group(2))
     )
+    if seconds > DURATION_MAX_SECONDS:
+        # Beyond this a deadline or an offset is a typo, and far beyond it the date
+        # arithmetic of every tick would overflow.
+        raise ValueError(f"out of range: at most {DURATION_MAX_SECONDS // 86400}d")
     return timedelta(seconds=-seconds if match.group(1) == "-" else seconds)
 
 
@@ -162,6 +168,12 @@ def _cron(value: str) -> str:
     value = " ".join(value.split())
     if not croniter.is_valid(value):
         raise ValueError(f"not a valid cron expression: {value!r} (e.g. '0 9 * * mon')")
+    try:
+        # croniter gives up after searching its window of years: a date that exists in
+        # no year (30 February) would otherwise fail at every scheduler tick instead.
+        croniter(value, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterBadDateError:
+        raise ValueError(f"{value!r} never fires (no such date in any year)") from None
     return value
 
 

@@ -23,6 +23,10 @@ from campaigns.models import Campaign, Contact, ContactList, Message, Run, Suppr
 from campaigns.runs import set_run_status
 from campaigns.templates import MissingField, compile_template
 
+# An expansion goes on writing while its run is paused (resume then needs no second
+# pass); any other state (cancelled) stops it.
+EXPANDABLE = ("scheduled", "expanding", "paused")
+
 
 @dataclass(frozen=True)
 class SendPlan:
@@ -172,8 +176,9 @@ def expand_run(
                 }
             )
         insert_ignore(session, table(Message), batch)
-        # Progress marker: the scheduler leaves a run alone while it shows activity.
-        session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=utcnow()))
+        if not _still_wanted(session, run_id):
+            session.rollback()
+            return report
         session.commit()
         report.candidates += len(rows)
         if progress:
@@ -186,8 +191,11 @@ def expand_run(
     report.messages = _count(session, run_id)
     report.duplicates_removed = report.candidates - report.messages
     session.execute(
-        update(Run).where(Run.id == run_id).values(duplicates_removed=report.duplicates_removed)
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(EXPANDABLE))
+        .values(duplicates_removed=report.duplicates_removed, expanded_at=utcnow())
     )
+    # A run paused meanwhile stays paused; its resume finds it expanded.
     set_run_status(session, run_id, "sending", expected=("expanding",))
     session.commit()
     for status, count in session.execute(
@@ -202,6 +210,19 @@ def expand_run(
         elif status == "skipped":
             report.skipped = count
     return report
+
+
+def _still_wanted(session: Session, run_id: int) -> bool:
+    """Mark progress and say whether the chunk just written may stay.
+
+    The UPDATE locks the run's row until the chunk commits, so a cancel either came
+    first (seen here: the chunk is rolled back) or waits and then cancels these rows
+    with the rest. Taken after the insert, the lock is held only for the commit.
+    """
+    # Progress marker too: the scheduler leaves a run alone while it shows activity.
+    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=utcnow()))
+    status = session.scalar(select(Run.status).where(Run.id == run_id))
+    return status in EXPANDABLE
 
 
 def _count(session: Session, run_id: int) -> int:

@@ -130,6 +130,9 @@ class Campaign(Base):
     # draft | active | paused | cancelled | finished
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The last error the scheduler's tick met with this campaign (cleared once a tick
+    # gets through it); the campaign stays active and is tried again.
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set by `campaign start`; an unscheduled campaign's single run has this occurrence.
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -159,6 +162,9 @@ class Run(Base):
     rate_limited: Mapped[int] = mapped_column(Integer, default=0)  # 429 answers seen
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # When expansion wrote the last recipient's row: until then the run is not complete,
+    # however few rows are left open (a pause or a crash can cut an expansion short).
+    expanded_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
 

@@ -133,8 +133,15 @@ def resume_campaign(session: Session, campaign_id: int) -> list[int]:
     for run in active_runs(session, campaign_id):
         if run.status != "paused":
             continue
-        expanded = session.scalar(select(func.count()).where(Message.run_id == run.id)) or 0
-        target = "sending" if expanded or run.started_at else "scheduled"
+        if run.expanded_at is not None:
+            target = "sending"
+        elif run.started_at is not None:
+            # Its expansion began and did not finish (or is still writing): 'expanding'
+            # sends what exists, and the scheduler's tick expands the run again once
+            # nothing shows progress (expansion is idempotent).
+            target = "expanding"
+        else:
+            target = "scheduled"
         if set_run_status(session, run.id, target, expected=("paused",)):
             resumed.append(run.id)
     return resumed
@@ -171,7 +178,11 @@ def in_flight_count(session: Session, run_ids: list[int]) -> int:
 
 
 def finish_if_done(session: Session, run_id: int) -> bool:
-    """Mark a sending run completed once no message is left to send or settle."""
+    """Mark a sending run completed once its expansion has finished and no message is
+    left to send or settle."""
+    # Read before the rows: once expanded_at is set, no row of the run is added any more.
+    if session.scalar(select(Run.expanded_at).where(Run.id == run_id)) is None:
+        return False
     # EXISTS stops at the first open row; a count would read them all every tick.
     still_open = session.scalar(
         select(

@@ -283,12 +283,44 @@ def _limiter_stats() -> dict[str, float] | None:
 
 
 def _print_status_json(run_id: int) -> None:
+    from campaigns.models import Run
     from campaigns.stats import run_stats
 
     with session_scope(_db_url()) as session:
         data = run_stats(session, run_id).to_json()
+        run = session.get(Run, run_id)
+        assert run is not None
+        campaign_id = run.campaign_id
     data["rate_limit"] = _limiter_stats()
+    data["campaign"] = _campaign_state(campaign_id)["campaign"]
     console.print_json(json.dumps(data))
+
+
+def _campaign_state(campaign_id: int) -> dict[str, Any]:
+    """The campaign's own state: why it is paused, and the scheduler's last error with it."""
+    from campaigns.runs import get_campaign
+
+    with session_scope(_db_url()) as session:
+        campaign = get_campaign(session, campaign_id)
+        return {
+            "campaign": {
+                "status": campaign.status,
+                "status_reason": campaign.status_reason,
+                "error": campaign.error,
+            }
+        }
+
+
+def _print_campaign_state(state: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    campaign = {k: escape(v) if isinstance(v, str) else v for k, v in state["campaign"].items()}
+    if campaign["status_reason"] and campaign["status"] != "active":
+        console.print(f"campaign is {campaign['status']}: {campaign['status_reason']}")
+    elif campaign["status"] != "active":
+        console.print(f"campaign is {campaign['status']}")
+    if campaign["error"]:
+        console.print(f"[red]scheduler error:[/red] {campaign['error']}")
 
 
 @campaign_app.command("status")
@@ -306,11 +338,13 @@ def campaign_status(
         run_id = _latest_run_id(campaign_id)
     except CampaignError as exc:
         raise _fail(str(exc)) from None
+    state = _campaign_state(campaign_id)
     if run_id is None:
         if json_out:
-            console.print_json(json.dumps({"campaign_id": campaign_id, "run": None}))
+            console.print_json(json.dumps({"campaign_id": campaign_id, "run": None, **state}))
         else:
             console.print(f"campaign {campaign_id} has no run yet")
+            _print_campaign_state(state)
         return
     if watch:
         _watch(run_id, quiet=json_out)
@@ -319,6 +353,7 @@ def campaign_status(
         return
     with session_scope(_db_url()) as session:
         print_stats(console, run_stats(session, run_id))
+    _print_campaign_state(state)
     limiter = _limiter_stats()
     if limiter:
         console.print(

@@ -51,6 +51,7 @@ def tick(settings: Settings, now: datetime | None = None) -> TickResult:
             log.warning(
                 "%d expired claims will be looked up at the provider", result.leases_recovered
             )
+        session.commit()  # recovered whatever happens below
         create_due_runs(session, now)
         result.to_expand = _claim_kicks(session, now, ("scheduled", "expanding"), due_work=None)
         # Work is due, or the deadline passed and the held messages must be expired.
@@ -76,18 +77,30 @@ def create_due_runs(session: Session, now: datetime) -> list[int]:
     for campaign, last, has_active in rows:
         if last is not None and not _recurring(campaign.definition):
             continue  # its one run exists
+        # Each campaign on its own: one that fails is rolled back to here and marked,
+        # and the others (and this tick's lease recovery and kicks) go on.
         try:
-            timing = campaign_timing(campaign.definition)
-        except ValueError as exc:
+            with session.begin_nested():
+                created.extend(_due_runs(session, campaign, as_utc(last), now, bool(has_active)))
+        except (ValueError, ArithmeticError) as exc:
+            # The schedule itself cannot be computed (a stored definition that today's
+            # validation refuses): it will not get better by itself.
             _pause_broken(session, campaign, exc)
-            continue
-        if timing.recurrence is None:
-            created.extend(_single_run(session, campaign, timing))
-            continue
-        created.extend(
-            _scheduled_runs(session, campaign, timing, as_utc(last), now, bool(has_active))
-        )
+        except Exception as exc:
+            _mark_failed(session, campaign, exc)
+        else:
+            if campaign.error is not None:
+                campaign.error = None
     return created
+
+
+def _due_runs(
+    session: Session, campaign: Campaign, last: datetime | None, now: datetime, has_active: bool
+) -> list[int]:
+    timing = campaign_timing(campaign.definition)
+    if timing.recurrence is None:
+        return _single_run(session, campaign, timing)
+    return _scheduled_runs(session, campaign, timing, last, now, has_active)
 
 
 def _recurring(definition: dict[str, Any]) -> bool:
@@ -141,9 +154,16 @@ def _scheduled_runs(
     return created
 
 
-def _pause_broken(session: Session, campaign: Campaign, exc: ValueError) -> None:
+def _pause_broken(session: Session, campaign: Campaign, exc: Exception) -> None:
     log.error("campaign %s: unusable schedule, paused: %s", campaign.id, exc)
-    campaign.status, campaign.status_reason = "paused", f"unusable schedule: {exc}"
+    campaign.status, campaign.status_reason = "paused", f"unusable schedule: {exc}"[:2000]
+
+
+def _mark_failed(session: Session, campaign: Campaign, exc: Exception) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if campaign.error != error:  # logged once, not at every tick it repeats
+        log.exception("campaign %s: scheduling failed, tried again next tick", campaign.id)
+    campaign.error = error
 
 
 def _has_due_work(now: datetime):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +191,34 @@ def test_schedule_round_trips_through_json() -> None:
         "expires_after": "1d6h",
     }
     assert load_definition(stored) == defn
+
+
+def test_a_cron_that_never_fires_and_an_out_of_range_duration_are_field_errors() -> None:
+    assert errors_of({"cron": "0 9 31 2 *", "expires_after": "99999999999w"}) == [
+        "schedule.cron: '0 9 31 2 *' never fires (no such date in any year)",
+        "schedule.expires_after: out of range: at most 3650d",
+    ]
+    # A date that exists only in leap years still fires.
+    assert schedule_of({"cron": "0 9 29 2 *"}).cron == "0 9 29 2 *"
+
+
+def test_campaign_create_names_the_field_of_an_unusable_schedule(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from clarion.cli import app
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: bad\nchannel: sms\naudience: {lists: [customers]}\n"
+        "message: {body: Hi, from: Clarion}\n"
+        "schedule: {cron: '0 9 31 2 *', expires_after: 99999999999w}\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        ["campaign", "create", str(path)],
+        env={"CLARION_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"},
+    )
+    assert result.exit_code == 1
+    assert "schedule.cron: '0 9 31 2 *' never fires" in result.output
+    assert "schedule.expires_after: out of range" in result.output
+    assert "Traceback" not in result.output

@@ -63,6 +63,7 @@ SENDABLE = ("expanding", "sending")
 # How often a dispatch chain that caught up with an expansion looks again.
 EXPANSION_POLL_SECONDS = 0.5
 LIMITER_DOWN_WAIT = 5.0
+EXPIRY_SETTLE_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Dispatcher:
             defn = self._definition(session, run.campaign_id)
             now = self.clock()
             if run.expires_at is not None and now >= run.expires_at:
-                return self._expire(session, run)
+                return self._expire(session, run, defn, now)
             history = None if is_notify_campaign(defn) else self.lookups
             reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now)
             token = uuid.uuid4().hex
@@ -334,16 +335,31 @@ class Dispatcher:
             return Outcome("again")  # rows locked by a concurrent claim a moment ago
         return Outcome("done")  # others hold the remaining claims and will finish the run
 
-    def _expire(self, session: Session, run: Run) -> Outcome:
+    def _expire(
+        self, session: Session, run: Run, defn: CampaignDefinition, now: datetime
+    ) -> Outcome:
+        """Past the deadline nothing more leaves, but what may have left is still looked
+        up (a claim whose lease ran out becomes 'unknown' at the tick): the counts stay
+        true, what was not sent is expired, and the run finishes."""
+        history = None if is_notify_campaign(defn) else self.lookups
+        # A few batches of look-ups per call (rows not found come back 'pending' and are
+        # expired below); the chain comes back for the rest.
+        for _ in range(EXPIRY_SETTLE_ROUNDS):
+            if not reconcile.settle_ripe(
+                session, history, run, defn.channel, self.settings, now=now
+            ):
+                break
         session.execute(
             update(Message)
             .where(Message.run_id == run.id, Message.status == "pending")
             .values(status="expired", error="not sent before the campaign's deadline")
             .execution_options(synchronize_session=False)
         )
-        finish_if_done(session, run.id)
+        finished = finish_if_done(session, run.id)
         session.commit()
-        return Outcome("done")
+        if finished:
+            return Outcome("done")
+        return Outcome("wait", max(self.settings.reconcile_after_seconds, EXPANSION_POLL_SECONDS))
 
     def _touch(self, session: Session, run_id: int) -> None:
         session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=self.clock()))

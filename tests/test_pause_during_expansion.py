@@ -1,0 +1,77 @@
+"""A run paused (and resumed) while its audience is still being expanded: real worker
+processes, PostgreSQL, Redis and the sandbox's ledger as the witness."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from campaigns.db import session_scope
+from campaigns.runs import pause_campaign
+from tests.procs import clarion, processes, scaled_env, wait_for
+from tests.seed import status_counts, us_numbers
+from tests.test_resilience import (
+    FAST,
+    SCHEDULER,
+    WORKER,
+    _assert_exactly_once,
+    _create,
+    _run,
+    _sandbox,
+    _status,
+)
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+
+def _kill_9(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        parent = psutil.Process(proc.pid)
+        for child in [*parent.children(recursive=True), parent]:
+            child.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def _messages(url: str, run_id: int) -> int:
+    return sum(status_counts(url, run_id).values())
+
+
+def test_pause_in_the_first_second_then_resume_sends_everyone_once(
+    pg_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    phones = us_numbers(300_000)
+    campaign_id = _create(pg_url, phones)
+    with _sandbox() as sandbox:
+        env = scaled_env(pg_url, redis_prefix, sandbox, **FAST)
+        with processes(env, SCHEDULER, log_dir=tmp_path):
+            with processes(
+                env, WORKER, [*WORKER, "--hostname", "second@%h"], log_dir=tmp_path
+            ) as workers:
+                clarion(env, "campaign", "start", str(campaign_id))
+                run = _run(pg_url, campaign_id)
+                wait_for(lambda: _messages(pg_url, run.id) > 0, 60, 0.05, "expansion")
+                # What `clarion campaign pause` does, without a process start in between:
+                # the pause lands within the first second of the run, mid-expansion.
+                with session_scope(pg_url) as session:
+                    assert pause_campaign(session, campaign_id) == [run.id]
+                # The workers die while the run is paused, the expansion with them.
+                _kill_9(workers)
+            written = _messages(pg_url, run.id)
+            assert 0 < written < len(phones), "the expansion was not cut short"
+            with processes(env, WORKER, [*WORKER, "--hostname", "second@%h"], log_dir=tmp_path):
+                clarion(env, "campaign", "resume", str(campaign_id))
+                # The rows that exist are sent first; the run must not be called complete
+                # then, and the rest of the audience must still be expanded and sent.
+                wait_for(
+                    lambda: _status(pg_url, campaign_id) in ("completed", "failed", "cancelled"),
+                    600,
+                    what="the run to end",
+                )
+                time.sleep(2)  # an expansion still writing would show as rows left pending
+        assert status_counts(pg_url, run.id) == {"sent": len(phones)}
+        _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
