@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from campaigns.claims import Claimed
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.definition import load_definition
@@ -24,7 +25,6 @@ from sandbox.config import SandboxConfig
 from sandbox.server import SandboxHandle, start_in_thread
 from scheduler.tick import tick
 from tests.seed import definition, seed_list, status_counts, us_numbers
-from workers.claims import Claimed
 from workers.context import account_limiter
 from workers.dispatch import Dispatcher
 from workers.sender import send_batch
