@@ -2,15 +2,17 @@
 
 SQLite: INSERT ... ON CONFLICT DO NOTHING as an executemany (fast there). PostgreSQL:
 COPY into a temporary staging table, then one INSERT ... SELECT ... ON CONFLICT DO
-NOTHING; per-row INSERTs cost a round trip each, COPY streams.
+NOTHING; per-row INSERTs cost a round trip each, COPY streams. ``copy_to_stage`` is the
+one COPY-staging step, also used by the contact import's upsert.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -41,25 +43,40 @@ def _with_python_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Seque
 
 
 def _copy_insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    from psycopg.types.json import Jsonb
-
     rows = _with_python_defaults(table, rows)
     columns = list(rows[0])
-    json_columns = {c for c in columns if table.c[c].type.__class__.__name__ == "JSON"}
-    stage = f"_stage_{table.name}"
+    stage = copy_to_stage(session, table, columns, rows)
     names = ", ".join(columns)
+    session.execute(
+        text(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
+        )
+    )
+
+
+def copy_to_stage(
+    session: Session, table: Table, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> str:
+    """PostgreSQL (psycopg): stream ``rows`` with COPY into this transaction's emptied
+    staging table for ``columns`` of ``table``; returns the staging table's name, for the
+    caller's one ``INSERT ... SELECT``. The stage has the columns' types and no
+    constraints (the INSERT into the real table checks them)."""
+    from psycopg.types.json import Jsonb
+
+    json_columns = {c for c in columns if table.c[c].type.__class__.__name__ == "JSON"}
+    names = ", ".join(columns)
+    # One stage per table and column set: a transaction may stage different columns.
+    stage = f"_stage_{table.name}_{zlib.crc32(names.encode()):08x}"
     dbapi = session.connection().connection.driver_connection
     assert dbapi is not None
     with dbapi.cursor() as cur:
         # ON COMMIT DROP: the staging table lives for this transaction only.
         cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
-            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP "
+            f"AS SELECT {names} FROM {table.name} WITH NO DATA"
         )
+        cur.execute(f"TRUNCATE {stage}")
         with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
-        cur.execute(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
-        )
-        cur.execute(f"TRUNCATE {stage}")
+    return stage

@@ -34,6 +34,7 @@ from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from campaigns.bulk import copy_to_stage
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.models import Contact, ContactList, ImportError_, table
@@ -41,25 +42,6 @@ from campaigns.phones import InvalidPhone, check_region, check_timezone, normali
 
 PHONE = "phone_number"
 TIMEZONE = "timezone"
-# ClickSend's contact fields; any other column is an extra field.
-CONTACT_FIELDS = (
-    PHONE,
-    "first_name",
-    "last_name",
-    "email",
-    "custom_1",
-    "custom_2",
-    "custom_3",
-    "custom_4",
-    "organization_name",
-    "address_line_1",
-    "address_line_2",
-    "address_city",
-    "address_state",
-    "address_postal_code",
-    "address_country",
-    "fax_number",
-)
 CHUNK_SIZE = 5000
 ANY_FIELD = "*"  # RowError.field for a problem with the row as a whole
 
@@ -136,7 +118,8 @@ class _Upserter:
         # an executemany costs several times more per row there).
         dialect = session.get_bind().dialect
         self.copy_rows = (dialect.name, dialect.driver) == ("postgresql", "psycopg")
-        self.statement = _upsert_statement(session, replace_timezone, staged=self.copy_rows)
+        self.replace_timezone = replace_timezone
+        self.statement = _upsert_statement(session, replace_timezone)
         # A list that starts empty needs no look-up to tell updates from inserts.
         self.list_was_empty = self._count_existing(None) == 0
 
@@ -188,8 +171,9 @@ class _Upserter:
             updated = 0 if self.list_was_empty else self._count_existing(phones)
             rows = [{**c, "list_id": report.list_id, "updated_at": now} for c in self.pending]
             if self.copy_rows:
-                _copy_to_stage(self.session, rows)
-                self.session.execute(self.statement)
+                stage = copy_to_stage(self.session, table(Contact), _UPSERT_COLUMNS, rows)
+                staged = _upsert_statement(self.session, self.replace_timezone, stage_name=stage)
+                self.session.execute(staged)
             else:
                 self.session.execute(self.statement, rows)
             report.updated += updated
@@ -224,46 +208,21 @@ class _Upserter:
 
 
 _UPSERT_COLUMNS = ("list_id", "phone", "fields", "timezone", "updated_at")
-_STAGE = "contacts_import_stage"
-_CREATE_STAGE = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (list_id bigint, phone varchar(20), "
-    "fields json, timezone varchar(64), updated_at timestamptz) ON COMMIT DROP"
-)
 
 
-def _upsert_statement(session: Session, replace_timezone: bool, *, staged: bool) -> Any:
-    """INSERT ... ON CONFLICT (list_id, phone) DO UPDATE, of bound rows or (``staged``)
-    of the PostgreSQL staging table's rows."""
+def _upsert_statement(
+    session: Session, replace_timezone: bool, *, stage_name: str | None = None
+) -> Any:
+    """INSERT ... ON CONFLICT (list_id, phone) DO UPDATE, of bound rows or of the rows of
+    the PostgreSQL staging table ``stage_name``."""
     stmt = _dialect(session).insert(table(Contact))
-    if staged:
-        stage = sql_table(_STAGE, *(column(name) for name in _UPSERT_COLUMNS))
+    if stage_name is not None:
+        stage = sql_table(stage_name, *(column(name) for name in _UPSERT_COLUMNS))
         stmt = stmt.from_select(list(_UPSERT_COLUMNS), select(*stage.c))
     replace = {"fields": stmt.excluded.fields, "updated_at": stmt.excluded.updated_at}
     if replace_timezone:
         replace["timezone"] = stmt.excluded.timezone
     return stmt.on_conflict_do_update(index_elements=["list_id", "phone"], set_=replace)
-
-
-def _copy_to_stage(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Stream rows into this transaction's (emptied) staging table with COPY."""
-    from psycopg.types.json import Json
-
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor:
-        cursor.execute(_CREATE_STAGE)
-        cursor.execute(f"TRUNCATE {_STAGE}")
-        names = ", ".join(_UPSERT_COLUMNS)
-        with cursor.copy(f"COPY {_STAGE} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        row["list_id"],
-                        row["phone"],
-                        Json(row["fields"]),
-                        row["timezone"],
-                        row["updated_at"],
-                    )
-                )
 
 
 def upsert_contacts(

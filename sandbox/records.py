@@ -107,6 +107,8 @@ class Template:
     body: str
 
 
+# ClickSend's contact fields. The product's copy is clicksend.resources.CONTACT_FIELDS;
+# the sandbox keeps its own (it imports nothing of the product) and a test holds them equal.
 CONTACT_FIELDS = (
     "phone_number",
     "first_name",

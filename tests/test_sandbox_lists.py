@@ -144,3 +144,11 @@ def test_account_and_countries(api: httpx.Client) -> None:
     assert "sandbox-key" not in str(account)
     countries = {c["code"]: c["value"] for c in _data(api.get("/countries"))}
     assert countries["AU"] == "Australia" and countries["US"] == "United States"
+
+
+def test_the_sandbox_knows_the_contact_fields_the_client_knows() -> None:
+    # Two copies on purpose (the sandbox imports nothing of the product); they must agree.
+    from clicksend.resources import CONTACT_FIELDS
+    from sandbox.records import CONTACT_FIELDS as SANDBOX_FIELDS
+
+    assert SANDBOX_FIELDS == CONTACT_FIELDS
