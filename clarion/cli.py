@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from campaigns.db import session_scope
-from config.logging import configure_logging
-from config.settings import get_settings
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from config.settings import Settings
 
 app = typer.Typer(help="Bulk SMS, MMS and voice campaigns through ClickSend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -26,6 +28,20 @@ console = Console()
 err_console = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+# The database layer (SQLAlchemy), the settings (pydantic) and Celery are imported where a
+# command needs them, not at start-up, so `clarion --help` answers at once.
+def get_settings() -> Settings:
+    from config.settings import get_settings as settings
+
+    return settings()
+
+
+def session_scope(url: str) -> AbstractContextManager[Session]:
+    from campaigns.db import session_scope as scope
+
+    return scope(url)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -62,6 +78,8 @@ def _setup(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
+    from config.logging import configure_logging
+
     configure_logging(get_settings().log_level)
 
 
