@@ -14,6 +14,7 @@ Rules (the public contract, see docs/definitions.md):
   (IANA name) overrides the zone derived from the number.
 - A bad row is reported (``RowError``, also stored in ``import_errors``) and the rest of
   the file goes on. Empty rows are skipped and counted in ``ImportReport.empty``.
+- One line is one row: a quoted field that does not close on its line is a row error.
 - Numbers are compared in E.164 form: a number seen earlier in the same file is a
   duplicate (the first wins); a number already in the list is updated (its fields
   are replaced).
@@ -27,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import column, select
 from sqlalchemy import table as sql_table
@@ -43,6 +44,9 @@ from campaigns.phones import InvalidPhone, check_region, check_timezone, normali
 PHONE = "phone_number"
 TIMEZONE = "timezone"
 CHUNK_SIZE = 5000
+# A line is read in pieces of at most this many characters, so a file without line breaks
+# is not read into memory whole; such a line is one row error.
+MAX_LINE_CHARS = 1 << 20
 ANY_FIELD = "*"  # RowError.field for a problem with the row as a whole
 
 
@@ -299,24 +303,49 @@ def _header(cells: list[str] | csv.Error | None, path: Path) -> list[str]:
     return names
 
 
-def _records(fh: Iterable[str]) -> Iterator[tuple[int, list[str] | csv.Error]]:
-    """(first line of the record, cells) pairs; a malformed record yields its csv.Error."""
-    reader = csv.reader(fh)
+def _records(fh: TextIO) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """(line, cells) pairs, one per line; a malformed line yields its csv.Error.
+
+    Each line is parsed on its own: a quoted field may not span lines. With a stray quote
+    the csv module would read on to the next quote, swallowing the following rows into one
+    field (and a template would text their numbers to a stranger); here that line is the
+    error and the next line is a row of its own again.
+    """
     line = 0
     while True:
-        start = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
+        text = fh.readline(MAX_LINE_CHARS + 1)
+        if not text:
             return
-        except csv.Error as exc:
-            if reader.line_num == line:
-                return  # the reader cannot move past this point
-            cells_or_error: list[str] | csv.Error = exc
-        else:
-            cells_or_error = cells
-        line = reader.line_num
-        yield start, cells_or_error
+        line += 1
+        if len(text) > MAX_LINE_CHARS and not text.endswith(("\n", "\r")):
+            while (rest := fh.readline(MAX_LINE_CHARS)) and not rest.endswith(("\n", "\r")):
+                pass  # the rest of an overlong line, read in pieces and dropped
+            yield line, csv.Error(f"line longer than {MAX_LINE_CHARS} characters")
+            continue
+        yield line, _cells(text)
+
+
+def _cells(text: str) -> list[str] | csv.Error:
+    try:
+        rows = list(csv.reader([text]))
+    except csv.Error as exc:
+        return exc
+    if not rows:
+        return []
+    cells = rows[0]
+    # Parsed alone, a line whose quote never closes ends inside the field (with the line
+    # break when it has one); strict parsing says so where a last line has none.
+    if cells and (cells[-1].endswith(("\n", "\r")) or _unclosed(text)):
+        return csv.Error('a quoted field does not end on its line (a stray ")')
+    return cells
+
+
+def _unclosed(text: str) -> bool:
+    try:
+        list(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 # (kind, line, payload): ("row", line, fields), ("empty", line, None) or

@@ -104,7 +104,7 @@ def test_row_errors_are_reported_stored_and_the_rest_goes_on(db_url: str, tmp_pa
         + "not a number,A,,\n"  # 2
         + "+12015550123,B,,\n"  # 3
         + "+12015550124,C,,,extra\n"  # 4: one column too many
-        + '+12015550125,"multi\nline",,\n'  # 5-6
+        + '+12015550125,"multi\nline",,\n'  # 5-6: a quoted field may not span lines
         + "+12015550126,D\n"  # 7: too few
         + "\n"  # 8: empty
         + ",,,\n"  # 9: empty
@@ -114,21 +114,29 @@ def test_row_errors_are_reported_stored_and_the_rest_goes_on(db_url: str, tmp_pa
     assert report.errors == [
         RowError(2, "phone_number", "not a phone number: 'not a number'"),
         RowError(4, "*", "expected 4 columns, found 5"),
+        RowError(5, "*", 'malformed CSV: a quoted field does not end on its line (a stray ")'),
+        RowError(6, "*", "expected 4 columns, found 3"),
         RowError(7, "*", "expected 4 columns, found 2"),
     ]
-    assert (report.rows, report.imported, report.empty) == (8, 3, 2)
+    assert (report.rows, report.imported, report.empty) == (9, 2, 2)
     assert (
         report.rows
         == report.imported + report.updated + report.duplicates + len(report.errors) + report.empty
     )
-    assert contacts(db_url)["+12015550125"][0] == {"first_name": "multi\nline"}
+    assert sorted(contacts(db_url)) == ["+12015550123", "+12015550127"]
     with session_scope(db_url) as session:
         stored = session.execute(
             select(
                 ImportError_.row, ImportError_.field, ImportError_.import_id, ImportError_.list_id
             ).order_by(ImportError_.row)
         ).all()
-    assert [(r.row, r.field) for r in stored] == [(2, "phone_number"), (4, "*"), (7, "*")]
+    assert [(r.row, r.field) for r in stored] == [
+        (2, "phone_number"),
+        (4, "*"),
+        (5, "*"),
+        (6, "*"),
+        (7, "*"),
+    ]
     assert {(r.import_id, r.list_id) for r in stored} == {(report.import_id, report.list_id)}
 
 
@@ -251,3 +259,30 @@ def test_upsert_contacts_takes_rows_from_anywhere(db_url: str) -> None:
     assert contacts(db_url, "synced") == {
         "+61411111111": ({"first_name": "Kim", "custom_1": "7"}, None)
     }
+
+
+def test_a_stray_quote_rejects_its_row_and_the_following_rows_are_imported(
+    db_url: str, tmp_path: Path
+) -> None:
+    text = (
+        HEADER
+        + '+12015550123,"Ann,Lee,x\n'  # the quote is never closed on this line
+        + "+12015550124,Bob,Ray,y\n"
+        + '+12015550125,Cy",Dee,z\n'  # a quote inside an unquoted field is a character
+        + "+12015550126,Di,Ek,w\n"
+    )
+    report = run(db_url, write(tmp_path, text))
+    assert report.errors == [
+        RowError(2, "*", 'malformed CSV: a quoted field does not end on its line (a stray ")')
+    ]
+    stored = contacts(db_url)
+    # Nobody's number ends up in another contact's fields.
+    assert sorted(stored) == ["+12015550124", "+12015550125", "+12015550126"]
+    assert stored["+12015550125"][0]["first_name"] == 'Cy"'
+    assert not any("\n" in v for fields, _ in stored.values() for v in fields.values())
+
+
+def test_a_stray_quote_in_the_last_row_is_a_row_error(db_url: str, tmp_path: Path) -> None:
+    report = run(db_url, write(tmp_path, HEADER + "+12015550124,Bob,,\n" + '+12015550125,"Cy,,'))
+    assert [e.row for e in report.errors] == [3]
+    assert list(contacts(db_url)) == ["+12015550124"]
