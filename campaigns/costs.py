@@ -12,14 +12,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from clicksend.parts import sms_parts
+from clicksend.parts import sms_parts, sms_units
 
 MAX_SMS_PARTS = 6
 VOICE_CHARS_PER_PART = 300
 MAX_VOICE_PARTS = 4
 # Units one concatenated part holds, by encoding; beyond MAX_SMS_PARTS of them text is cut.
 _PART_UNITS = {"gsm7": 153, "ucs2": 67}
-_GSM7_DOUBLE = frozenset("^{}\\[~]|€\f")  # escape + character: two septets
 
 
 @dataclass
@@ -50,16 +49,9 @@ class CostEstimate:
         self.truncated += truncated
 
 
-def _sms_units(body: str, encoding: str) -> int:
-    if encoding == "gsm7":
-        return len(body) + sum(1 for ch in body if ch in _GSM7_DOUBLE)
-    return len(body.encode("utf-16-le")) // 2
-
-
 def _sms_truncated(body: str, encoding: str, parts: int) -> bool:
     return (
-        parts == MAX_SMS_PARTS
-        and _sms_units(body, encoding) > MAX_SMS_PARTS * _PART_UNITS[encoding]
+        parts == MAX_SMS_PARTS and sms_units(body, encoding) > MAX_SMS_PARTS * _PART_UNITS[encoding]
     )
 
 

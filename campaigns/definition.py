@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -33,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.checknames import DEFAULT_LEVELS, Level
 from campaigns.definition_errors import DefinitionError, error_lines, raise_if
 from campaigns.definition_source import read_source
 from campaigns.phones import check_timezone
@@ -376,6 +378,69 @@ class MessageSpec(_Model):
         raise ValueError(f"message.template_id: {self.template_id!r} is not a ClickSend id")
 
 
+# -- guards: budget and canary --------------------------------------------------------
+
+
+class Budget(_Model):
+    """Spending caps in the account's currency, kept from the provider's per-message
+    prices: a run pauses itself before a batch that would cross one."""
+
+    campaign: Annotated[Decimal, Field(gt=0)] | None = None
+    run: Annotated[Decimal, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Budget:
+        raise_if([] if self.campaign or self.run else [("", "give campaign, run or both")])
+        return self
+
+
+def _share(value: Any) -> float:
+    """0.05 or "5%" -> 0.05."""
+    text = str(value).strip()
+    try:
+        share = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"not a share: {value!r} (use e.g. 0.05 or 5%)") from None
+    if isinstance(value, bool) or not 0 <= share <= 1:
+        raise ValueError(f"not a share between 0 and 1 (0% and 100%): {value!r}")
+    return share
+
+
+def _slice(value: Any) -> int | str:
+    """A count of recipients (100) or a percentage of the run ("5%")."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip().endswith("%"):
+        share = _share(value)
+        if share <= 0:
+            raise ValueError("must be more than 0%")
+        return value.strip()
+    raise ValueError(f"not a count or a percentage: {value!r} (use e.g. 100 or 5%)")
+
+
+class Canary(_Model):
+    """Send a first slice, wait, and go on only while its failure rate stays low."""
+
+    first: Annotated[int | str, PlainValidator(_slice)]
+    wait: PositiveDuration = timedelta(minutes=10)
+    max_failure_rate: Annotated[float, PlainValidator(_share)] = 0.05
+
+    def slice_size(self, total: int) -> int:
+        """Recipients in the slice for a run of ``total`` sendable messages (at least 1)."""
+        if isinstance(self.first, int):
+            return self.first
+        return max(1, round(total * _share(self.first)))
+
+
+def _check_levels(value: dict[str, Level]) -> dict[str, Level]:
+    unknown = sorted(set(value) - set(DEFAULT_LEVELS))
+    if unknown:
+        raise ValueError(
+            f"unknown check {unknown[0]!r} (one of {', '.join(sorted(DEFAULT_LEVELS))})"
+        )
+    return value
+
+
 # -- the definition -------------------------------------------------------------------
 
 _ONLY_FOR = {
@@ -397,6 +462,11 @@ class CampaignDefinition(_Model):
     audience: Audience
     message: MessageSpec
     schedule: Schedule | None = None
+    # marketing messages need opt-out text (the opt_out check)
+    purpose: Literal["marketing", "transactional"] = "marketing"
+    checks: Annotated[dict[str, Level], AfterValidator(_check_levels)] = {}
+    budget: Budget | None = None
+    canary: Canary | None = None
 
     @model_validator(mode="after")
     def _channel_and_provider(self) -> CampaignDefinition:

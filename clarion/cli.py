@@ -216,21 +216,36 @@ def campaign_create(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     json_out: JsonOpt = False,
 ) -> None:
-    """Validate a campaign definition (YAML or JSON) and store it as a draft."""
+    """Validate a campaign definition (YAML or JSON), check it against its audience and
+    the provider, and store it as a draft. Check errors refuse it; warnings are shown."""
     from campaigns.definition import DefinitionError, definition_to_json, load_definition
     from campaigns.runs import CampaignError, create_campaign
+    from clarion.guard import GuardError, print_findings, run_preflight
 
     try:
         defn = load_definition(file)
         with session_scope(_db_url()) as session:
             campaign = create_campaign(session, definition_to_json(defn))
             campaign_id = campaign.id
+            checked = run_preflight(session, defn, get_settings())
+            print_findings(err_console, checked)
+            if checked.errors:
+                session.rollback()
+                raise _fail(f"{file}: not created: {len(checked.errors)} check(s) failed")
     except DefinitionError as exc:
         raise _fail(f"{file}: invalid definition\n  " + "\n  ".join(exc.errors)) from None
-    except CampaignError as exc:
+    except (CampaignError, GuardError) as exc:
         raise _fail(f"{file}: {exc}") from None
     if json_out:
-        console.print_json(json.dumps({"campaign_id": campaign_id, "status": "draft"}))
+        console.print_json(
+            json.dumps(
+                {
+                    "campaign_id": campaign_id,
+                    "status": "draft",
+                    "warnings": [f.to_json() for f in checked.warnings],
+                }
+            )
+        )
     else:
         console.print(
             f"campaign [bold]{campaign_id}[/bold] created ({defn.name}); start it with "
@@ -238,34 +253,67 @@ def campaign_create(
         )
 
 
+@campaign_app.command("preview")
+def campaign_preview(
+    campaign_id: int,
+    count: Annotated[int, typer.Option("-n", "--count", help="Messages to show.", min=0)] = 10,
+    provider_price: Annotated[
+        bool, typer.Option("--provider-price", help="Ask the provider's price (1 call/1000).")
+    ] = False,
+    balance: Annotated[bool, typer.Option(help="Compare with the account's balance.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """The first messages exactly as they will go out (encoding, parts, the character
+    that forced UCS-2), totals for the whole audience, the cost and the checks."""
+    from campaigns.definition import load_definition
+    from campaigns.runs import CampaignError, get_campaign
+    from clarion.guard import GuardError, print_findings, print_preview, run_preflight
+
+    try:
+        with session_scope(_db_url()) as session:
+            defn = load_definition(get_campaign(session, campaign_id).definition)
+            result = run_preflight(
+                session,
+                defn,
+                get_settings(),
+                sample=count,
+                provider_price=provider_price,
+                balance=balance,
+            )
+    except (CampaignError, GuardError) as exc:
+        raise _fail(str(exc)) from None
+    if json_out:
+        console.print_json(json.dumps({"campaign_id": campaign_id, **result.to_json()}))
+        return
+    print_preview(console, result)
+    print_findings(console, result)
+
+
 @campaign_app.command("start")
 def campaign_start(
     campaign_id: int,
     watch: Annotated[bool, typer.Option(help="Follow progress until the run ends.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start even if the balance does not cover it.")
+    ] = False,
+    provider_price: Annotated[
+        bool, typer.Option("--provider-price", help="Compare the provider's price, not ours.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Start a campaign. Embedded mode (memory broker) sends it here and now."""
-    from campaigns.runs import CampaignError, mark_kicked, start_campaign
-
-    try:
-        with session_scope(_db_url()) as session:
-            run = start_campaign(session, campaign_id)
-            run_id = run.id if run else None
-            if run_id is not None and not _embedded():
-                # Committed with the run, before the scheduler's tick can see it: this
-                # command enqueues the expansion, so the tick must not start a second one.
-                mark_kicked(session, run_id)
-    except CampaignError as exc:
-        raise _fail(str(exc)) from None
+    """Start a campaign after its checks pass and the balance covers it. Embedded mode
+    (memory broker) sends it here and now."""
     if _embedded():
         from clarion.embedded import embedded_runtime
 
         with embedded_runtime():
+            run_id = _checked_start(campaign_id, force=force, provider_price=provider_price)
             if run_id is not None:
                 _watch(run_id, quiet=json_out)
         if json_out and run_id is not None:
             _print_status_json(run_id)
         return
+    run_id = _checked_start(campaign_id, force=force, provider_price=provider_price)
     if run_id is not None:
         from workers.tasks import expand_run
 
@@ -278,6 +326,46 @@ def campaign_start(
         )
     if watch and run_id is not None:
         _watch(run_id, quiet=False)
+
+
+def _checked_start(campaign_id: int, *, force: bool, provider_price: bool) -> int | None:
+    """Check the campaign again (the audience may have changed since create) and the
+    balance, then start it; exits with the reasons when it must not start."""
+    from campaigns.definition import load_definition
+    from campaigns.runs import CampaignError, get_campaign, mark_kicked, start_campaign
+    from clarion.guard import GuardError, print_findings, run_preflight
+
+    try:
+        with session_scope(_db_url()) as session:
+            campaign = get_campaign(session, campaign_id)
+            if campaign.status != "draft":
+                raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, not a draft")
+            checked = run_preflight(
+                session,
+                load_definition(campaign.definition),
+                get_settings(),
+                provider_price=provider_price,
+                balance=True,
+            )
+            print_findings(err_console, checked)
+            if checked.errors:
+                raise _fail(
+                    f"campaign {campaign_id}: not started: {len(checked.errors)} check(s) failed"
+                )
+            short = checked.balance_problem()
+            if short and not force:
+                raise _fail(f"campaign {campaign_id}: not started: {short}")
+            if short:
+                err_console.print(f"[yellow]warning:[/yellow] forced: {short}")
+            run = start_campaign(session, campaign_id)
+            run_id = run.id if run else None
+            if run_id is not None and not _embedded():
+                # Committed with the run, before the scheduler's tick can see it: this
+                # command enqueues the expansion, so the tick must not start a second one.
+                mark_kicked(session, run_id)
+    except (CampaignError, GuardError) as exc:
+        raise _fail(str(exc)) from None
+    return run_id
 
 
 def _latest_run_id(campaign_id: int) -> int | None:

@@ -31,6 +31,20 @@ def sms_encoding(body: str) -> str:
     return "gsm7" if GSM7_CHARS.issuperset(body) else "ucs2"
 
 
+def ucs2_trigger(body: str) -> str | None:
+    """The first character outside GSM 03.38: the one that makes the message UCS-2."""
+    for ch in body:
+        if ch not in GSM7_CHARS:
+            return ch
+    return None
+
+
+def sms_units(body: str, encoding: str | None = None) -> int:
+    """Length in the encoding's units: septets (GSM-7; an extension character takes two)
+    or UTF-16 code units (UCS-2; a character beyond the BMP, such as an emoji, takes two)."""
+    return sum(_units(body, encoding or sms_encoding(body)))
+
+
 def _units(body: str, encoding: str) -> list[int]:
     """Septets (GSM-7) or UTF-16 code units (UCS-2) of each character."""
     if encoding == "gsm7":

@@ -85,6 +85,20 @@ class Settings(BaseSettings):
     def api_token_list(self) -> list[str]:
         return [t.strip() for t in self.api_tokens.get_secret_value().split(",") if t.strip()]
 
+    # Local price table for cost estimates: a YAML/JSON file or inline JSON, e.g.
+    # {"sms": {"default": 0.025, "GB": 0.04}, "mms": {"default": 0.30}}; prices per part
+    # (an MMS is one part, a voice credit 300 characters). Empty: the built-in table.
+    price_table: str = ""
+    # Content-check levels over the defaults, "urls=error,opt_out=off" (a definition's
+    # own `checks:` wins over these).
+    checks: str = ""
+    # How long the provider's voice languages (GET /voice/lang) are kept.
+    voice_lang_cache_seconds: float = Field(default=3600.0, ge=0)
+    # No recipient gets more than K messages in a rolling window, over all campaigns:
+    # "3/24h" (empty: no cap). Over the cap a message is deferred or skipped.
+    frequency_cap: str = ""
+    frequency_policy: Literal["defer", "skip"] = "defer"
+
     def provider_credentials(self) -> tuple[str, str, str]:
         """(base_url, username, api_key) of the configured ClickSend-compatible provider."""
         if self.provider == "sandbox":

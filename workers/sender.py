@@ -5,37 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from campaigns import outgoing
 from campaigns.claims import Claimed
 from campaigns.definition import CampaignDefinition
 from clicksend.client import ClickSendClient
 from clicksend.models import HistoryItem, SendResponse
 
-SOURCE = "clarion"
+SOURCE = outgoing.SOURCE
 
 
 def build_messages(
     defn: CampaignDefinition, run_key: str, batch: Sequence[Claimed]
 ) -> list[dict[str, Any]]:
-    spec = defn.message
-    common: dict[str, Any] = {"source": SOURCE, "custom_string": run_key}
-    if spec.from_:
-        common["from"] = spec.from_
-    if defn.channel == "mms" and spec.subject:
-        common["subject"] = spec.subject
-    if defn.channel == "voice":
-        common["voice"] = spec.voice or "female"
-        common["lang"] = spec.lang or "en-us"
-        if spec.require_input is not None:
-            common["require_input"] = int(spec.require_input)
-        if spec.machine_detection is not None:
-            common["machine_detection"] = int(spec.machine_detection)
-    messages = []
-    for row in batch:
-        message = {**common, "to": row.phone, "body": row.body}
-        if row.schedule:
-            message["schedule"] = row.schedule
-        messages.append(message)
-    return messages
+    return outgoing.build_messages(defn, run_key, batch)
 
 
 def send_batch(
