@@ -39,11 +39,15 @@ class RunCounts:
         self._refreshing: set[int] = set()
         self._lock = threading.Lock()
 
-    def get(self, run_id: int) -> dict[str, int]:
+    def get(self, run_id: int, run_status: str | None = None) -> dict[str, int]:
         """Counts of every status (zeros included) and of 'delivered' and 'undelivered'
-        receipts, at most ``max_age`` s old but for a recount under way."""
+        receipts, at most ``max_age`` s old but for a recount under way. A run that
+        ``run_status`` says has ended is counted here once, so its final numbers show with
+        its final status."""
         with self._lock:
             entry = self._cache.get(run_id)
+            if entry is not None and not entry.final and run_status in FINAL_RUN_STATUSES:
+                entry = None
             stale = entry is None or (
                 not entry.final and time.monotonic() - entry.at > self.max_age
             )

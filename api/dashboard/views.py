@@ -65,19 +65,20 @@ def progress(
     session: Session, counts: RunCounts, run: Run, *, now: datetime | None = None
 ) -> Progress:
     now = now or utcnow()
-    shown = counts.get(run.id)
+    shown = counts.get(run.id, run.status)
     # A delivered or undelivered message is still 'sent': receipts are counted apart.
     raw = {s: n for s, n in shown.items() if s in MESSAGE_STATUSES}
     queued = sum(raw.get(s, 0) for s in QUEUED)
     shown = shown | {"pending": queued}
     total = sum(raw.values())
-    since = now - timedelta(minutes=CHART_MINUTES - 1)
-    started = as_utc(run.started_at)
-    if started is not None and started > since:
-        since = started
-    chart = minutes(session, run.id, since=since, until=now)
-    rate = _rate(chart, now)
+    # The chart always spans the last CHART_MINUTES minutes of the run (up to its end).
+    finished = as_utc(run.finished_at)
+    until = min(now, finished) if finished else now
+    chart = minutes(
+        session, run.id, since=until - timedelta(minutes=CHART_MINUTES - 1), until=until
+    )
     active = run.status in ("expanding", "sending")
+    rate = _rate(chart, now, as_utc(run.started_at)) if active else 0.0
     eta = queued / rate if active and rate > 0 else None
     return Progress(
         run_id=run.id,
@@ -93,16 +94,16 @@ def progress(
     )
 
 
-def _rate(chart: list[Minute], now: datetime) -> float:
-    """Messages per second over the last two minutes of the chart (the current minute
-    counted for the seconds it has run)."""
-    if not chart:
-        return 0.0
+def _rate(chart: list[Minute], now: datetime, started: datetime | None) -> float:
+    """Messages accepted per second over the current and the previous minute, counting
+    only the seconds since the run started."""
     recent = chart[-2:]
-    seconds = 60.0 * (len(recent) - 1) + max(1.0, now.second + now.microsecond / 1e6)
-    first = recent[0].minute
-    if len(recent) == 2 and first < chart[0].minute:  # pragma: no cover - defensive
+    if not recent:
         return 0.0
+    begin = recent[0].minute
+    if started is not None and started > begin:
+        begin = started
+    seconds = max((now - begin).total_seconds(), 1.0)
     return sum(m.accepted for m in recent) / seconds
 
 
