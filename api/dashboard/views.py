@@ -274,7 +274,7 @@ def schedule(session: Session) -> list[Upcoming]:
     return [u for u in upcoming(session, count=5) if u.next or u.error]
 
 
-def chart_svg(chart: list[Minute], width: int = 640, height: int = 160) -> dict[str, Any]:
+def chart_svg(chart: list[Minute], width: int = 1040, height: int = 190) -> dict[str, Any]:
     """Coordinates for the inline SVG: bars of accepted messages per minute, red marks
     for minutes with 429s."""
     pad_left, pad_bottom, pad_top = 48, 22, 10
