@@ -115,6 +115,8 @@ def test_services_and_their_commands() -> None:
     assert env["CLARION_DATABASE_URL"].startswith("postgresql://")
     assert all(name.startswith("CLARION_") for name in env)
     api = services["api"]
-    assert api["environment"] == env, "the API reads the same database and broker"
+    shared = {k: v for k, v in env.items() if k != "CLARION_METRICS_PORT"}  # workers' own port
+    assert api["environment"] == shared, "the API reads the same database and broker"
+    assert env["CLARION_METRICS_PORT"] == "9100"
     assert "CLARION_API_TOKENS" in env
     assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"
