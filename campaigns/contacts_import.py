@@ -27,6 +27,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -183,21 +184,7 @@ class _Upserter:
             report.updated += updated
             report.imported += len(rows) - updated
         if self.pending_errors:
-            self.session.execute(
-                table(ImportError_).insert(),
-                [
-                    {
-                        "list_id": report.list_id,
-                        "import_id": report.import_id,
-                        "row": e.row,
-                        "field": e.field,
-                        "message": e.message,
-                        "created_at": now,
-                    }
-                    for e in self.pending_errors
-                ],
-            )
-            report.errors.extend(self.pending_errors)
+            write_errors(self.session, report, self.pending_errors, now)
         self.session.commit()
         self.pending, self.pending_errors = [], []
         self.flushed_rows = report.rows
@@ -209,6 +196,27 @@ class _Upserter:
         if phones is None:
             return len(self.session.scalars(query.limit(1)).all())
         return len(self.session.scalars(query.where(Contact.phone.in_(phones))).all())
+
+
+def write_errors(
+    session: Session, report: ImportReport, errors: list[RowError], now: datetime
+) -> None:
+    """Store rejected rows in ``import_errors`` and add them to the report."""
+    session.execute(
+        table(ImportError_).insert(),
+        [
+            {
+                "list_id": report.list_id,
+                "import_id": report.import_id,
+                "row": e.row,
+                "field": e.field,
+                "message": e.message,
+                "created_at": now,
+            }
+            for e in errors
+        ],
+    )
+    report.errors.extend(errors)
 
 
 _UPSERT_COLUMNS = ("list_id", "phone", "fields", "timezone", "updated_at")
@@ -311,18 +319,33 @@ def _records(fh: TextIO) -> Iterator[tuple[int, list[str] | csv.Error]]:
     field (and a template would text their numbers to a stranger); here that line is the
     error and the next line is a row of its own again.
     """
-    line = 0
+    for line, text in enumerate(lines(fh), start=1):
+        yield line, text if isinstance(text, csv.Error) else _cells(text)
+
+
+def lines(fh: TextIO) -> Iterator[str | csv.Error]:
+    """The file's lines; an overlong one is read in pieces, dropped and given as an error."""
     while True:
         text = fh.readline(MAX_LINE_CHARS + 1)
         if not text:
             return
-        line += 1
         if len(text) > MAX_LINE_CHARS and not text.endswith(("\n", "\r")):
             while (rest := fh.readline(MAX_LINE_CHARS)) and not rest.endswith(("\n", "\r")):
                 pass  # the rest of an overlong line, read in pieces and dropped
-            yield line, csv.Error(f"line longer than {MAX_LINE_CHARS} characters")
+            yield csv.Error(f"line longer than {MAX_LINE_CHARS} characters")
             continue
-        yield line, _cells(text)
+        yield text
+
+
+def cells_of(texts: list[str | csv.Error]) -> list[list[str] | csv.Error]:
+    """``_cells`` of each line, in bulk: lines without a quote character are parsed by one
+    csv reader (each such line is one record, as parsed alone), the others one by one."""
+    if any(not isinstance(t, str) or '"' in t for t in texts):
+        return [t if isinstance(t, csv.Error) else _cells(t) for t in texts]
+    try:
+        return [row or [] for row in csv.reader(texts)]  # type: ignore[arg-type]
+    except csv.Error:  # e.g. a field over the size limit: the line-by-line path names it
+        return [_cells(t) for t in texts]  # type: ignore[arg-type]
 
 
 def _cells(text: str) -> list[str] | csv.Error:
@@ -353,21 +376,35 @@ def _unclosed(text: str) -> bool:
 _Item = tuple[str, int, Any]
 
 
+EMPTY = "empty"
+
+
+def record_problem(header: list[str], cells: list[str] | csv.Error) -> Any:
+    """None for a row to check, EMPTY for an empty row, or (field, problem) for a record
+    that cannot be a row (broken CSV, wrong width, bad text)."""
+    if isinstance(cells, csv.Error):
+        return ANY_FIELD, f"malformed CSV: {cells}"
+    joined = "".join(cells)
+    if not joined.strip():
+        return EMPTY
+    if len(cells) != len(header):
+        return ANY_FIELD, f"expected {len(header)} columns, found {len(cells)}"
+    if (problem := _text_problem(joined)) is not None:
+        bad = next(n for n, c in zip(header, cells, strict=True) if _text_problem(c))
+        return bad, problem
+    return None
+
+
 def _classify(header: list[str], records: Iterator[Any]) -> Iterator[_Item]:
     """Sort CSV records into rows to check, empty rows and rows broken as CSV."""
-    width = len(header)
     for line, cells in records:
-        if isinstance(cells, csv.Error):
-            yield "reject", line, (ANY_FIELD, f"malformed CSV: {cells}")
-        elif not any(c.strip() for c in cells):
-            yield "empty", line, None
-        elif len(cells) != width:
-            yield "reject", line, (ANY_FIELD, f"expected {width} columns, found {len(cells)}")
-        elif (problem := _text_problem("".join(cells))) is not None:
-            bad = next(n for n, c in zip(header, cells, strict=True) if _text_problem(c))
-            yield "reject", line, (bad, problem)
-        else:
+        problem = record_problem(header, cells)
+        if problem is None:
             yield "row", line, dict(zip(header, cells, strict=True))
+        elif problem == EMPTY:
+            yield "empty", line, None
+        else:
+            yield "reject", line, problem
 
 
 def _apply(upserter: _Upserter, items: Iterable[_Item]) -> None:
@@ -381,7 +418,7 @@ def _apply(upserter: _Upserter, items: Iterable[_Item]) -> None:
 
 
 def _text_problem(text: str) -> str | None:
-    if (byte := _bad_byte(text)) is not None:
+    if not text.isascii() and (byte := _bad_byte(text)) is not None:
         return f"not valid UTF-8 (byte {byte})"
     if "\x00" in text:  # PostgreSQL text cannot hold it, and no message should
         return "contains a NUL character"
@@ -400,6 +437,11 @@ def _list_id(session: Session, name: str) -> int:
     return session.scalars(select(ContactList.id).where(ContactList.name == name)).one()
 
 
+# Files at least this large are checked by worker processes (PostgreSQL imports): below
+# it, starting them costs more than they save.
+PARALLEL_FROM_BYTES = 4 << 20
+
+
 def import_csv(
     db_url: str,
     path: Path,
@@ -408,12 +450,17 @@ def import_csv(
     default_region: str,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    processes: int | None = None,
 ) -> ImportReport:
     """Import a CSV file into the list ``list_name`` (created if missing).
 
     Numbers without a country code are read as numbers of ``default_region``.
     ``progress`` gets the count of data rows processed so far after each chunk.
     Raises CsvFormatError when the file has no usable header.
+
+    On PostgreSQL the rows are checked in blocks by ``processes`` worker processes (by
+    default one per core for a large file, none for a small one) and COPYed
+    (``campaigns.contacts_blocks``); ``chunk_size`` is then the block's size in lines.
     """
     region = check_region(default_region)
     if not list_name.strip() or len(list_name) > 200:
@@ -427,6 +474,25 @@ def import_csv(
         with session_scope(db_url) as session:
             report = ImportReport(list_id=_list_id(session, list_name), import_id=uuid.uuid4().hex)
             session.commit()
+            dialect = session.get_bind().dialect
+            if (dialect.name, dialect.driver) == ("postgresql", "psycopg"):
+                from campaigns.contacts_blocks import default_processes, import_blocks
+
+                if processes is None:
+                    large = path.stat().st_size >= PARALLEL_FROM_BYTES
+                    processes = default_processes() if large else 0
+                import_blocks(
+                    session,
+                    report,
+                    fh,
+                    first_line=2,  # the header is line 1
+                    header=header,
+                    region=region,
+                    processes=processes,
+                    block_lines=chunk_size,
+                    progress=progress,
+                )
+                return report
             upserter = _Upserter(
                 session,
                 report,

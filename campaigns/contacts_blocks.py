@@ -1,0 +1,276 @@
+"""CSV imports into PostgreSQL at the database's pace: blocks of records checked on every
+core, written with COPY.
+
+The file is cut into blocks of lines (one line is one row). Worker processes check a
+block's rows with the same rules as ``campaigns.contacts_import`` (``cells_of``,
+``record_problem``, ``check_contact``) and hand back the block already written as COPY
+text. The importing process only streams those blocks to
+PostgreSQL, in file order, and drops numbers an earlier block already had (the first row
+of a number wins), so what ends up in the list and in the report is what the one-process
+import gives, row numbers included.
+
+A list that was empty when the import began gets the rows COPYed straight into
+``contacts``; otherwise (or if another import fills the list meanwhile, which COPY
+notices as a unique violation) each block goes through a staging table and
+``INSERT ... ON CONFLICT DO UPDATE``. Each block is committed on its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from multiprocessing import get_context
+from typing import Any, TextIO
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from campaigns.contacts_import import (
+    _NOT_FIELDS,
+    _STAGE,
+    _UPSERT_COLUMNS,
+    EMPTY,
+    PHONE,
+    TIMEZONE,
+    ImportReport,
+    RowError,
+    _upsert_statement,
+    cells_of,
+    check_contact,
+    lines,
+    record_problem,
+    write_errors,
+)
+
+BLOCK_LINES = 20_000
+# Blocks in flight per worker process: enough to keep every core busy, few enough that
+# memory stays flat however long the file is.
+AHEAD_PER_PROCESS = 2
+
+
+@dataclass
+class BlockJob:
+    first_line: int  # the file's line number of the block's first line
+    lines: list[str | csv.Error]  # csv.Error: a line too long to read
+    header: list[str]
+    region: str
+    copy_head: str  # "<list_id>\t": the columns before phone
+    copy_tail: str  # "\t<updated_at>\n": the columns after timezone
+
+
+@dataclass
+class BlockResult:
+    rows: int = 0
+    empty: int = 0
+    duplicates: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    # The block's accepted numbers (E.164 without the plus, as integers: a third of the
+    # memory of strings in the importer's set of numbers seen) and their COPY lines.
+    numbers: list[int] = field(default_factory=list)
+    copy: str = ""
+
+
+def check_block(job: BlockJob) -> BlockResult:
+    """Check one block of records; runs in a worker process. The per-row work here is
+    what an import costs, so rows stay lists of cells (no dict per row) and the fields'
+    JSON is written directly."""
+    result = BlockResult()
+    errors, numbers, seen = result.errors, result.numbers, set[int]()
+    lines: list[str] = []
+    header, region, head, tail = job.header, job.region, job.copy_head, job.copy_tail
+    phone_at = header.index(PHONE)
+    zone_at = header.index(TIMEZONE) if TIMEZONE in header else None
+    keys = [
+        (i, json.dumps(name) + ": ") for i, name in enumerate(header) if name not in _NOT_FIELDS
+    ]
+    for line, cells in enumerate(cells_of(job.lines), start=job.first_line):
+        result.rows += 1
+        problem = record_problem(header, cells)
+        if problem is not None:
+            if problem == EMPTY:
+                result.empty += 1
+            else:
+                errors.append(RowError(line, *problem))
+            continue
+        assert isinstance(cells, list)
+        zone_text = "" if zone_at is None else cells[zone_at]
+        phone, zone, field_name, why = check_contact(region, cells[phone_at], zone_text)
+        if phone is None:
+            errors.append(RowError(line, field_name, why))
+            continue
+        number = int(phone[1:])
+        if number in seen:
+            result.duplicates += 1
+            continue
+        seen.add(number)
+        numbers.append(number)
+        fields = (
+            "{"
+            + ", ".join(
+                key + _json_string(value)
+                for key, value in ((key, cells[i].strip()) for i, key in keys)
+                if value
+            )
+            + "}"
+        )
+        if "\\" in fields:  # COPY text format: a backslash is written twice
+            fields = fields.replace("\\", "\\\\")
+        lines.append(f"{head}{phone}\t{fields}\t{zone or NULL}{tail}")
+    result.copy = "".join(lines)
+    return result
+
+
+NULL = "\\N"  # COPY text format's NULL
+
+
+def _json_string(value: str) -> str:
+    """json.dumps(value), without its cost for the plain text most fields are (json.dumps
+    escapes exactly '"', backslash and everything outside ASCII's printable range)."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value)
+
+
+def blocks(fh: TextIO, first_line: int, size: int) -> Iterator[tuple[int, list[str | csv.Error]]]:
+    """(first line number, lines) of consecutive blocks of ``size`` lines."""
+    source = lines(fh)
+    line = first_line
+    while block := list(islice(source, size)):
+        yield line, block
+        line += len(block)
+
+
+class _Writer:
+    """Writes block results to one list in file order, one transaction per block."""
+
+    def __init__(self, session: Session, report: ImportReport, replace_timezone: bool) -> None:
+        self.session, self.report = session, report
+        self.seen: set[int] = set()
+        self.upsert = _upsert_statement(session, replace_timezone, staged=True)
+        self.direct = not self._existing_count(None)
+
+    def write(self, result: BlockResult, now: datetime) -> None:
+        report = self.report
+        report.rows += result.rows
+        report.empty += result.empty
+        report.duplicates += result.duplicates
+        numbers, copy = result.numbers, result.copy
+        repeated = self.seen.intersection(numbers)
+        if repeated:  # rows whose number an earlier block had: the first row wins
+            keep = [n not in repeated for n in numbers]
+            numbers = [n for n, k in zip(numbers, keep, strict=True) if k]
+            lines = copy.splitlines(keepends=True)
+            copy = "".join(line for line, k in zip(lines, keep, strict=True) if k)
+            report.duplicates += len(repeated)
+        if numbers:
+            self._write_rows(numbers, copy)
+        if result.errors:
+            write_errors(self.session, report, result.errors, now)
+        self.session.commit()
+        self.seen.update(numbers)
+
+    def _write_rows(self, numbers: list[int], copy: str) -> None:
+        if self.direct:
+            try:
+                self._copy("contacts", copy)
+                self.report.imported += len(numbers)
+                return
+            except psycopg.errors.UniqueViolation:
+                # Another import is filling this list too: upsert from here on.
+                self.session.rollback()
+                self.direct = False
+        updated = self._existing_count(numbers)
+        cursor = self._cursor()
+        with cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (list_id bigint, phone varchar(20), "
+                "fields json, timezone varchar(64), updated_at timestamptz) ON COMMIT DROP"
+            )
+            cursor.execute(f"TRUNCATE {_STAGE}")
+        self._copy(_STAGE, copy)
+        self.session.execute(self.upsert)
+        self.report.updated += updated
+        self.report.imported += len(numbers) - updated
+
+    def _cursor(self) -> psycopg.Cursor[Any]:
+        connection = self.session.connection().connection.driver_connection
+        assert isinstance(connection, psycopg.Connection)
+        return connection.cursor()
+
+    def _copy(self, table: str, copy: str) -> None:
+        names = ", ".join(_UPSERT_COLUMNS)
+        with self._cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as out:
+            out.write(copy)
+
+    def _existing_count(self, numbers: list[int] | None) -> int:
+        if numbers is None:
+            query = "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE list_id = :l LIMIT 1) s"
+            return int(self.session.execute(text(query), {"l": self.report.list_id}).scalar_one())
+        phones = [f"+{n}" for n in numbers]
+        query = "SELECT count(*) FROM contacts WHERE list_id = :l AND phone = ANY(:p)"
+        found = self.session.execute(text(query), {"l": self.report.list_id, "p": phones})
+        return int(found.scalar_one())
+
+
+def default_processes() -> int:
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def import_blocks(
+    session: Session,
+    report: ImportReport,
+    fh: TextIO,
+    *,
+    first_line: int,
+    header: list[str],
+    region: str,
+    processes: int,
+    block_lines: int = BLOCK_LINES,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Import the rest of ``fh`` (after its header) into ``report.list_id``.
+
+    ``processes`` worker processes check the rows (0: in this process).
+    """
+    from campaigns.clock import utcnow
+
+    now = utcnow()
+    writer = _Writer(session, report, replace_timezone=TIMEZONE in header)
+    session.commit()
+    head, tail = f"{report.list_id}\t", f"\t{now.isoformat()}\n"
+    jobs = (
+        BlockJob(line, chunk, header, region, head, tail)
+        for line, chunk in blocks(fh, first_line, block_lines)
+    )
+    for result in _checked(jobs, processes):
+        writer.write(result, now)
+        if progress is not None:
+            progress(report.rows)
+
+
+def _checked(jobs: Iterator[BlockJob], processes: int) -> Iterator[BlockResult]:
+    """Results of ``check_block`` in job order, computed by ``processes`` workers with a
+    bounded number of blocks in flight."""
+    if processes <= 0:
+        yield from map(check_block, jobs)
+        return
+    # fork: a worker needs nothing but this module's functions, which a forked process
+    # has without importing anything (the connections and threads it inherits stay
+    # unused, and it ends with os._exit, so it never closes them).
+    pool: Executor = ProcessPoolExecutor(max_workers=processes, mp_context=get_context("fork"))
+    with pool:
+        pending: deque[Future[BlockResult]] = deque()
+        for job in jobs:
+            pending.append(pool.submit(check_block, job))
+            if len(pending) >= processes * AHEAD_PER_PROCESS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
