@@ -184,8 +184,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--databases", default="postgresql,sqlite")
     args = parser.parse_args()
-    print("| database | run | expand s | recipients/s | raw insert s | raw rows/s | share |"
-          " expander CPU s | peak RSS MB |")
+    print(
+        "| database | run | expand s | recipients/s | raw insert s | raw rows/s | share |"
+        " expander CPU s | peak RSS MB |"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.databases.split(","):
             results = []

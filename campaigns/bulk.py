@@ -64,19 +64,46 @@ def copy_to_stage(
     from psycopg.types.json import Jsonb
 
     json_columns = {c for c in columns if table.c[c].type.__class__.__name__ == "JSON"}
+    with _raw_cursor(session) as cur:
+        stage = _empty_stage(cur, table, columns)
+        with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+    return stage
+
+
+def copy_text(session: Session, table_name: str, columns: Sequence[str], data: str) -> None:
+    """PostgreSQL (psycopg): COPY ``data``, rows already in COPY's text format, into
+    ``columns`` of ``table_name``. Bulk paths that write millions of rows build that
+    text themselves: one string per block instead of a Python call per value."""
+    sql = f"COPY {table_name} ({', '.join(columns)}) FROM STDIN"
+    with _raw_cursor(session) as cur, cur.copy(sql) as copy:
+        copy.write(data)
+
+
+def copy_text_to_stage(session: Session, table: Table, columns: Sequence[str], data: str) -> str:
+    """``copy_text`` into this transaction's emptied staging table for ``columns`` of
+    ``table`` (see ``copy_to_stage``); returns the staging table's name."""
+    with _raw_cursor(session) as cur:
+        stage = _empty_stage(cur, table, columns)
+    copy_text(session, stage, columns, data)
+    return stage
+
+
+def _raw_cursor(session: Session) -> Any:
+    dbapi = session.connection().connection.driver_connection
+    assert dbapi is not None
+    return dbapi.cursor()
+
+
+def _empty_stage(cur: Any, table: Table, columns: Sequence[str]) -> str:
     names = ", ".join(columns)
     # One stage per table and column set: a transaction may stage different columns.
     stage = f"_stage_{table.name}_{zlib.crc32(names.encode()):08x}"
-    dbapi = session.connection().connection.driver_connection
-    assert dbapi is not None
-    with dbapi.cursor() as cur:
-        # ON COMMIT DROP: the staging table lives for this transaction only.
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP "
-            f"AS SELECT {names} FROM {table.name} WITH NO DATA"
-        )
-        cur.execute(f"TRUNCATE {stage}")
-        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+    # ON COMMIT DROP: the staging table lives for this transaction only.
+    cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP "
+        f"AS SELECT {names} FROM {table.name} WITH NO DATA"
+    )
+    cur.execute(f"TRUNCATE {stage}")
     return stage

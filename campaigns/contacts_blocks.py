@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from multiprocessing import get_context
-from typing import Any, TextIO
+from typing import TextIO
 
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from campaigns.bulk import copy_text, copy_text_to_stage
 from campaigns.contacts_import import (
     _NOT_FIELDS,
-    _STAGE,
     _UPSERT_COLUMNS,
     EMPTY,
     PHONE,
@@ -49,6 +49,7 @@ from campaigns.contacts_import import (
     record_problem,
     write_errors,
 )
+from campaigns.models import Contact, table
 
 BLOCK_LINES = 20_000
 # Blocks in flight per worker process: enough to keep every core busy, few enough that
@@ -154,7 +155,7 @@ class _Writer:
     def __init__(self, session: Session, report: ImportReport, replace_timezone: bool) -> None:
         self.session, self.report = session, report
         self.seen: set[int] = set()
-        self.upsert = _upsert_statement(session, replace_timezone, staged=True)
+        self.replace_timezone = replace_timezone
         self.direct = not self._existing_count(None)
 
     def write(self, result: BlockResult, now: datetime) -> None:
@@ -180,7 +181,7 @@ class _Writer:
     def _write_rows(self, numbers: list[int], copy: str) -> None:
         if self.direct:
             try:
-                self._copy("contacts", copy)
+                copy_text(self.session, "contacts", _UPSERT_COLUMNS, copy)
                 self.report.imported += len(numbers)
                 return
             except psycopg.errors.UniqueViolation:
@@ -188,27 +189,12 @@ class _Writer:
                 self.session.rollback()
                 self.direct = False
         updated = self._existing_count(numbers)
-        cursor = self._cursor()
-        with cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (list_id bigint, phone varchar(20), "
-                "fields json, timezone varchar(64), updated_at timestamptz) ON COMMIT DROP"
-            )
-            cursor.execute(f"TRUNCATE {_STAGE}")
-        self._copy(_STAGE, copy)
-        self.session.execute(self.upsert)
+        stage = copy_text_to_stage(self.session, table(Contact), _UPSERT_COLUMNS, copy)
+        self.session.execute(
+            _upsert_statement(self.session, self.replace_timezone, stage_name=stage)
+        )
         self.report.updated += updated
         self.report.imported += len(numbers) - updated
-
-    def _cursor(self) -> psycopg.Cursor[Any]:
-        connection = self.session.connection().connection.driver_connection
-        assert isinstance(connection, psycopg.Connection)
-        return connection.cursor()
-
-    def _copy(self, table: str, copy: str) -> None:
-        names = ", ".join(_UPSERT_COLUMNS)
-        with self._cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as out:
-            out.write(copy)
 
     def _existing_count(self, numbers: list[int] | None) -> int:
         if numbers is None:

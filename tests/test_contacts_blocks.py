@@ -3,6 +3,7 @@ report as the one-process import of the same file (SQLite's path), whatever the 
 
 from __future__ import annotations
 
+import csv
 import random
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from campaigns.clock import utcnow
 from campaigns.contacts_blocks import BlockJob, _Writer, blocks, check_block
-from campaigns.contacts_import import ImportReport, RowError, import_csv
+from campaigns.contacts_import import ImportReport, RowError, _cells, cells_of, import_csv
 from campaigns.db import session_scope
 from campaigns.models import Contact, ContactList, ImportError_
 
@@ -20,8 +21,8 @@ HEADER = "phone_number,first_name,last_name,timezone\n"
 
 
 def messy_file(path: Path, rows: int, seed: int) -> Path:
-    """Good rows, duplicates far apart, bad numbers, bad zones, broken CSV, quoted fields
-    spanning lines, empty rows, a non-UTF-8 byte and a NUL."""
+    """Good rows, duplicates far apart, bad numbers, bad zones, broken CSV, quoted fields,
+    a stray quote, empty rows, a non-UTF-8 byte and a NUL."""
     rnd = random.Random(seed)
     out = [HEADER.encode()]
     for i in range(rows):
@@ -33,7 +34,7 @@ def messy_file(path: Path, rows: int, seed: int) -> Path:
         if kind == 1:
             line = f"+1123{i:07d},bad,,\n"
         elif kind == 2:
-            line = f'{phone},"two\nlines ""{i}""",x,America/Chicago\n'
+            line = f'{phone},"quoted, ""{i}""",x,America/Chicago\n'
         elif kind == 3:
             line = f"{phone},Z,,Mars/Olympus\n"
         elif kind == 4:
@@ -41,7 +42,7 @@ def messy_file(path: Path, rows: int, seed: int) -> Path:
         elif kind == 5:
             line = ",,,\n" if i % 2 else "\n"
         elif kind == 6:
-            line = f'{phone},"unterminated\n'
+            line = f'{phone},"unterminated\n{phone[:-1]}8,next,,\n'
         out.append(line.encode())
         if kind == 7:
             out.append(b"+12019990000,Ren\xe9e,,\n")
@@ -97,17 +98,32 @@ def test_blocks_give_the_one_process_result(
     assert again.errors == expected.errors
 
 
-def test_blocks_end_where_records_end(tmp_path: Path) -> None:
+def test_blocks_are_consecutive_lines(tmp_path: Path) -> None:
     path = messy_file(tmp_path / "c.csv", 500, seed=3)
     with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
         fh.readline()
-        pieces = list(blocks(fh, 2, 4))
+        pieces = list(blocks(fh, 2, 7))
     whole = path.read_bytes().decode("utf-8", "surrogateescape").split("\n", 1)[1]
-    assert "".join(text for _, text in pieces) == whole
-    starts = [line for line, _ in pieces]
-    sizes = [text.count("\n") for _, text in pieces]
-    assert starts == [2 + sum(sizes[:i]) for i in range(len(pieces))]
-    assert max(sizes) > 4  # some block was extended to finish a quoted field
+    assert "".join("".join(str(t) for t in block) for _, block in pieces) == whole
+    assert [line for line, _ in pieces] == [2 + 7 * i for i in range(len(pieces))]
+
+
+def test_lines_parsed_in_bulk_read_as_each_line_alone() -> None:
+    texts: list[str | csv.Error] = [
+        "a,b\n",
+        "\n",
+        ",\r\n",
+        "x" * 200_000 + ",y\n",
+        "a\x00,b\n",
+        "c,d\r",
+        "e,f",
+    ]
+    alone = [_cells(t) for t in texts]  # type: ignore[arg-type]
+    for bulk, one in zip(cells_of(texts), alone, strict=True):
+        assert type(bulk) is type(one) and str(bulk) == str(one)
+    assert [str(c) for c in cells_of(texts[:3] + texts[4:])] == [
+        str(c) for c in alone[:3] + alone[4:]
+    ]
 
 
 def test_a_list_filled_by_another_import_meanwhile_is_upserted(pg_url: str) -> None:
@@ -120,7 +136,7 @@ def test_a_list_filled_by_another_import_meanwhile_is_upserted(pg_url: str) -> N
     now = utcnow()
     job = BlockJob(
         2,
-        "+12015550123,A\n+12015550124,B\n",
+        ["+12015550123,A\n", "+12015550124,B\n"],
         ["phone_number", "first_name"],
         "US",
         f"{list_id}\t",
@@ -144,7 +160,7 @@ def test_a_list_filled_by_another_import_meanwhile_is_upserted(pg_url: str) -> N
 def test_check_block_reports_rows_by_their_line_in_the_file() -> None:
     job = BlockJob(
         40,
-        "x,A\n\n+12015550123,B\n+12015550123,C\n",
+        ["x,A\n", "\n", "+12015550123,B\n", "+12015550123,C\n"],
         ["phone_number", "first_name"],
         "US",
         "1\t",
