@@ -131,8 +131,13 @@ def _cancel_run(
         return
     try:
         if one_by_one:
-            cancelled = _cancel_each(client, campaign.channel, waiting)
+            cancelled, failures = _cancel_each(client, campaign.channel, waiting)
             ids = [row.id for row in waiting if row.provider_message_id in cancelled]
+            if failures:
+                outcome.provider_error = (
+                    f"{len(failures)} of {len(waiting)} could not be cancelled, e.g. {failures[0]}"
+                )[:300]
+                log.warning("run %s: %s", run.id, outcome.provider_error)
         elif campaign.channel == "sms":
             client.cancel_all_sms(custom_string=run.key)
         else:
@@ -156,14 +161,23 @@ def _cancel_run(
     )
 
 
-def _cancel_each(client: ClickSendClient, channel: str, waiting: list[Any]) -> set[str]:
-    done = set()
+def _cancel_each(
+    client: ClickSendClient, channel: str, waiting: list[Any]
+) -> tuple[set[str], list[str]]:
+    """Cancel message by message; one that fails does not stop the others. Returns the
+    ids cancelled and a description of each failure."""
+    done: set[str] = set()
+    failures: list[str] = []
     for row in waiting:
         if row.provider_message_id is None:
             continue
-        if channel == "sms":
-            client.cancel_sms(row.provider_message_id)
-        else:
-            client.cancel_voice(row.provider_message_id)
+        try:
+            if channel == "sms":
+                client.cancel_sms(row.provider_message_id)
+            else:
+                client.cancel_voice(row.provider_message_id)
+        except ClickSendError as exc:
+            failures.append(f"{row.provider_message_id}: {type(exc).__name__}: {exc}")
+            continue
         done.add(row.provider_message_id)
-    return done
+    return done, failures

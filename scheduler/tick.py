@@ -57,6 +57,10 @@ def tick(settings: Settings, now: datetime | None = None) -> TickResult:
         # Work is due, or the deadline passed and the held messages must be expired.
         due = or_(_has_due_work(now), Run.expires_at <= now)
         result.to_dispatch = _claim_kicks(session, now, ("sending",), due_work=due)
+        # A cancelled run sends nothing more, but its unknown rows are still looked up so
+        # that its counts are true.
+        unknown = exists().where(Message.run_id == Run.id, Message.status == "unknown")
+        result.to_dispatch += _claim_kicks(session, now, ("cancelled",), due_work=unknown)
         _finish_idle_runs(session, now)
     return result
 

@@ -142,3 +142,60 @@ def test_an_expired_run_settles_its_unknown_and_claimed_rows_and_finishes(
         assert session.get(Campaign, campaign_id) is not None
     assert statuses[0] == "completed"
     assert "skipped" not in statuses[1:] and len(statuses) == 2
+
+
+def test_a_cancelled_run_still_looks_up_its_unknown_rows(
+    pg_url: str, sandbox: SandboxHandle
+) -> None:
+    from campaigns.runs import cancel_campaign
+    from tests.seed import seed_campaign
+
+    seed_list(pg_url, "customers", us_numbers(6))
+    campaign_id, run_id = seed_campaign(pg_url, ["customers"])
+    settings = Settings(
+        database_url=pg_url,
+        sandbox_url=sandbox.base_url,
+        sandbox_api_key="expiry-key",
+        reconcile_after_seconds=0,
+        lease_seconds=5,
+    )
+    with session_scope(pg_url) as session:
+        expand_run(session, run_id)
+        run = session.get(Run, run_id)
+        assert run is not None
+        key = run.key
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        defn = load_definition(campaign.definition)
+    rows = _rows(pg_url, run_id)
+    with ClickSendClient(sandbox.base_url, "sandbox", "expiry-key", timeout=10) as client:
+        send_batch(client, defn, key, rows[0:2])
+    attempted = utcnow()
+    # Two left (their answers were lost), one did not; one is held by a worker that died.
+    _set(pg_url, [r.id for r in rows[0:3]], status="unknown", attempted_at=attempted)
+    _set(
+        pg_url,
+        [rows[3].id],
+        status="claimed",
+        claim_token="dead-worker",
+        attempted_at=attempted,
+        lease_until=attempted + timedelta(seconds=1),
+    )
+    with session_scope(pg_url) as session:
+        assert cancel_campaign(session, campaign_id) == [run_id]
+    time.sleep(1.5)  # past the dead worker's lease
+    # With no dispatch chain left, the scheduler's tick kicks one for the look-ups.
+    assert tick(settings, now=utcnow() + timedelta(minutes=1)).to_dispatch == [run_id]
+
+    with ClickSendClient(sandbox.base_url, "sandbox", "expiry-key", timeout=10) as client:
+        dispatcher = Dispatcher(settings=settings, client=client, limiter=account_limiter(settings))
+        for _ in range(20):
+            tick(settings)
+            dispatcher.dispatch_once(run_id)
+            if not {"unknown", "claimed"} & set(status_counts(pg_url, run_id)):
+                break
+            time.sleep(0.2)
+
+    # The counts are true: what the provider has is 'sent', the rest 'cancelled'.
+    assert status_counts(pg_url, run_id) == {"sent": 2, "cancelled": 4}
+    assert _run_status(pg_url, run_id) == "cancelled"

@@ -145,3 +145,37 @@ def test_cancel_before_provider_side_scheduling(sqlite_url: str, sandbox: Sandbo
     with session_scope(sqlite_url) as session:
         campaign = session.get(Campaign, cid)
         assert campaign is not None and campaign.status == "cancelled"
+
+
+def test_one_by_one_cancel_goes_on_past_an_error_and_records_what_it_cancelled(
+    sqlite_url: str, sandbox: SandboxHandle
+) -> None:
+    from sqlalchemy import select, update
+
+    from campaigns.models import Message
+
+    settings = _settings(sqlite_url, sandbox)
+    cid, run_id, key = _reminder_run(settings)
+    with session_scope(sqlite_url) as session:
+        ids = list(
+            session.scalars(select(Message.id).where(Message.run_id == run_id).order_by(Message.id))
+        )
+        # The provider does not know the second message (its cancel answers 404).
+        session.execute(
+            update(Message).where(Message.id == ids[1]).values(provider_message_id="NO-SUCH-ID")
+        )
+        cancel_campaign(session, cid)
+    with session_scope(sqlite_url) as session, provider_client(settings) as client:
+        report = cancel_at_provider(session, client, cid, one_by_one=True)
+    assert report.at_provider == 2
+    [outcome] = report.runs
+    assert outcome.provider_error is not None and "1 of 3" in outcome.provider_error
+    assert status_counts(sqlite_url, run_id) == {"cancelled": 2, "sent": 1}
+    with session_scope(sqlite_url) as session:
+        left = session.scalars(
+            select(Message.provider_message_id).where(
+                Message.run_id == run_id, Message.status == "sent"
+            )
+        ).all()
+    assert left == ["NO-SUCH-ID"]
+    assert _ledger(sandbox, key)["cancelled_total"] == 2

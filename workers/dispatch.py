@@ -99,6 +99,9 @@ class Dispatcher:
     def dispatch_once(self, run_id: int) -> Outcome:
         with self._sessions() as session:
             run = session.get(Run, run_id)
+            if run is not None and run.status == "cancelled":
+                # Nothing more leaves, but rows that may have left are still looked up.
+                return self._settle_cancelled(session, run)
             if run is None or run.status not in SENDABLE:
                 return Outcome("stopped")
             defn = self._definition(session, run.campaign_id)
@@ -341,9 +344,41 @@ class Dispatcher:
         """Past the deadline nothing more leaves, but what may have left is still looked
         up (a claim whose lease ran out becomes 'unknown' at the tick): the counts stay
         true, what was not sent is expired, and the run finishes."""
+        self._settle_unknown(
+            session, run, defn, now, "expired", "not sent before the campaign's deadline"
+        )
+        finished = finish_if_done(session, run.id)
+        session.commit()
+        if finished:
+            return Outcome("done")
+        return Outcome("wait", max(self.settings.reconcile_after_seconds, EXPANSION_POLL_SECONDS))
+
+    def _settle_cancelled(self, session: Session, run: Run) -> Outcome:
+        defn = self._definition(session, run.campaign_id)
+        self._settle_unknown(session, run, defn, self.clock(), "cancelled", "campaign cancelled")
+        session.commit()
+        open_rows = session.scalar(
+            select(func.count()).where(
+                Message.run_id == run.id, Message.status.in_(("claimed", "unknown"))
+            )
+        )
+        if not open_rows:
+            return Outcome("done")
+        return Outcome("wait", max(self.settings.reconcile_after_seconds, EXPANSION_POLL_SECONDS))
+
+    def _settle_unknown(
+        self,
+        session: Session,
+        run: Run,
+        defn: CampaignDefinition,
+        now: datetime,
+        final: str,
+        error: str,
+    ) -> None:
+        """Look up the run's ripe 'unknown' rows; what was not sent (back to 'pending')
+        becomes ``final``."""
         history = None if is_notify_campaign(defn) else self.lookups
-        # A few batches of look-ups per call (rows not found come back 'pending' and are
-        # expired below); the chain comes back for the rest.
+        # A few batches of look-ups per call; the chain comes back for the rest.
         for _ in range(EXPIRY_SETTLE_ROUNDS):
             if not reconcile.settle_ripe(
                 session, history, run, defn.channel, self.settings, now=now
@@ -352,14 +387,9 @@ class Dispatcher:
         session.execute(
             update(Message)
             .where(Message.run_id == run.id, Message.status == "pending")
-            .values(status="expired", error="not sent before the campaign's deadline")
+            .values(status=final, error=error)
             .execution_options(synchronize_session=False)
         )
-        finished = finish_if_done(session, run.id)
-        session.commit()
-        if finished:
-            return Outcome("done")
-        return Outcome("wait", max(self.settings.reconcile_after_seconds, EXPANSION_POLL_SECONDS))
 
     def _touch(self, session: Session, run_id: int) -> None:
         session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=self.clock()))
