@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -167,6 +168,13 @@ class Run(Base):
     expanded_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # What the provider charged for this run's messages so far (its message_price), for
+    # the definition's budget caps.
+    spent: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal("0"))
+    # The canary slice: None (no canary yet), sending, waiting, passed or failed; and when
+    # its wait ends.
+    canary_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    canary_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class Message(Base):
@@ -179,6 +187,15 @@ class Message(Base):
         # (run_id, status, id): a claim reads the oldest pending rows of a run straight off
         # the index, however many rows of the run were sent already.
         Index("ix_messages_run_status", "run_id", "status", "id"),
+        # The frequency cap counts each recipient's recent messages over every campaign;
+        # rows not sent yet (most of a run in progress) stay out of this index.
+        Index(
+            "ix_messages_phone_sent",
+            "phone",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL"),
+            sqlite_where=text("sent_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

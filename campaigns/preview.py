@@ -187,6 +187,14 @@ class _Countries:
         return self._cache[prefix]
 
 
+_countries = _Countries()
+
+
+def country_of(phone: str) -> str | None:
+    """The number's country (ISO 3166), from a cache of number prefixes."""
+    return _countries(phone) if _is_e164(phone) else None
+
+
 def _is_e164(phone: str) -> bool:
     return phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) <= 16
 
@@ -219,7 +227,6 @@ def preview(
     totals = Totals()
     shown: list[MessagePreview] = []
     seen: set[str] = set()
-    country_of = _Countries()
     for row in audience_rows(session, defn):
         totals.contacts += 1
         phone: str = row.phone
@@ -228,7 +235,7 @@ def preview(
             continue
         seen.add(phone)
         totals.recipients += 1
-        country = country_of(phone) if _is_e164(phone) else None
+        country = country_of(phone)
         if country is None:
             totals.invalid += 1
         if row.suppressed:

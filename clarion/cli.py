@@ -368,6 +368,44 @@ def _checked_start(campaign_id: int, *, force: bool, provider_price: bool) -> in
     return run_id
 
 
+@campaign_app.command("budget")
+def campaign_budget(
+    campaign_id: int,
+    campaign_cap: Annotated[
+        str | None, typer.Option("--campaign", help="Cap for all the campaign's runs.")
+    ] = None,
+    run_cap: Annotated[str | None, typer.Option("--run", help="Cap for each run.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Set the campaign's budget caps (then `resume` a run its cap paused)."""
+    from decimal import Decimal, InvalidOperation
+
+    from campaigns.budget import set_budget
+    from campaigns.definition import DefinitionError
+    from campaigns.runs import CampaignError
+
+    try:
+        caps = {
+            name: Decimal(value)
+            for name, value in (("campaign", campaign_cap), ("run", run_cap))
+            if value is not None
+        }
+        with session_scope(_db_url()) as session:
+            budget = set_budget(session, campaign_id, **caps)
+    except InvalidOperation:
+        raise _fail("budget: --campaign and --run take an amount, e.g. 25.00") from None
+    except DefinitionError as exc:
+        raise _fail("; ".join(exc.errors)) from None
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
+    data = {
+        "campaign_id": campaign_id,
+        "campaign": str(budget.campaign) if budget.campaign is not None else None,
+        "run": str(budget.run) if budget.run is not None else None,
+    }
+    _report(json_out, data)
+
+
 def _latest_run_id(campaign_id: int) -> int | None:
     from campaigns.runs import get_campaign, latest_run
 

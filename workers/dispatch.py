@@ -25,13 +25,14 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from campaigns import claims
+from campaigns import budget, canary, claims, frequency
 from campaigns.activity import record_minute
 from campaigns.claims import Claimed
 from campaigns.clock import as_utc, utcnow
 from campaigns.db import session_factory
 from campaigns.definition import CampaignDefinition, load_definition
 from campaigns.models import Campaign, Message, Run
+from campaigns.pricing import load_price_table
 from campaigns.runs import finish_if_done, pause_campaign
 from clicksend.client import ClickSendClient
 from clicksend.errors import (
@@ -95,6 +96,9 @@ class Dispatcher:
         self.lookups = self.client.gated(LimiterGate(self.limiter, sleep=self.sleep))
         # Receipt polls only use capacity no send is waiting for.
         self.spare = self.client.gated(LimiterGate(self.limiter, spare=True, sleep=self.sleep))
+        # Budget estimates and the frequency cap (campaigns.budget, campaigns.frequency).
+        self._prices = load_price_table(self.settings.price_table)
+        self._cap = frequency.parse_cap(self.settings.frequency_cap)
 
     def dispatch_once(self, run_id: int) -> Outcome:
         with self._sessions() as session:
@@ -110,11 +114,16 @@ class Dispatcher:
                 return self._expire(session, run, defn, now)
             history = None if is_notify_campaign(defn) else self.lookups
             reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now)
+            gate = canary.gate(session, run, defn, now, EXPANSION_POLL_SECONDS)
+            if gate.stop:
+                return Outcome("stopped")
+            if gate.wait is not None:
+                return Outcome("wait", gate.wait)
             token = uuid.uuid4().hex
             batch = claims.claim_batch(
                 session,
                 run_id,
-                self.settings.batch_size,
+                min(self.settings.batch_size, gate.limit or self.settings.batch_size),
                 token=token,
                 lease_until=claims.lease_deadline(now, self.settings.lease_seconds),
                 now=now,
@@ -129,6 +138,23 @@ class Dispatcher:
     def _send(
         self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
     ) -> Outcome:
+        batch = frequency.hold_back(
+            session,
+            batch,
+            token=token,
+            now=self.clock(),
+            cap=self._cap,
+            policy=self.settings.frequency_policy,
+        )
+        if not batch:
+            session.commit()
+            return Outcome("again")
+        over = budget.over_budget(session, run, defn, batch, self._prices)
+        if over:
+            claims.release(session, token)
+            pause_campaign(session, run.campaign_id, reason=over)
+            session.commit()
+            return Outcome("stopped")
         wait = self._wait_for_rate_limit(len(batch))
         if wait > 0:
             claims.release(session, token)
@@ -299,6 +325,7 @@ class Dispatcher:
                 )
                 .execution_options(synchronize_session=False)
             )
+        budget.record_spend(session, run.id, (m.message_price for m in response.messages))
         if pause_reason:
             pause_campaign(session, run.campaign_id, reason=pause_reason)
         record_minute(session, run.id, now, accepted=len(sent))

@@ -1,0 +1,122 @@
+"""Budget caps: a run stops before the batch that would take its spend (or its
+campaign's) over the definition's ``budget``.
+
+The spend is the provider's own ``message_price`` of every message it accepted, kept on
+the run as each answer is recorded. Before a batch leaves, its cost is estimated from
+its parts and the local price table, and so is every batch other workers have claimed
+and not yet recorded: claims are committed before this check, so two workers checking
+at once each count the other's batch, and together they cannot cross the cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from campaigns.claims import Claimed
+from campaigns.definition import Budget, CampaignDefinition, definition_to_json, load_definition
+from campaigns.models import Campaign, Message, Run
+from campaigns.preview import country_of, encode
+from campaigns.pricing import PriceTable
+from campaigns.runs import CampaignError
+
+
+def estimate(channel: str, rows: Iterable[tuple[str, str]], prices: PriceTable) -> Decimal:
+    """Local cost of (phone, body) messages: parts times the price table's price."""
+    return sum(
+        (
+            prices.cost(channel, country_of(phone), encode(channel, body).parts)
+            for phone, body in rows
+        ),
+        Decimal("0"),
+    )
+
+
+def record_spend(session: Session, run_id: int, prices: Iterable[Decimal | None]) -> Decimal:
+    """Add what the provider charged for a batch to the run's spend (same transaction as
+    the batch's results)."""
+    total = sum((p for p in prices if p), Decimal("0"))
+    if total:
+        session.execute(update(Run).where(Run.id == run_id).values(spent=Run.spent + total))
+    return total
+
+
+def _in_flight(session: Session, run_id: int, channel: str, prices: PriceTable) -> Decimal:
+    rows = session.execute(
+        select(Message.phone, Message.body).where(
+            Message.run_id == run_id, Message.status == "claimed"
+        )
+    ).all()
+    return estimate(channel, ((r.phone, r.body) for r in rows), prices)
+
+
+def over_budget(
+    session: Session,
+    run: Run,
+    defn: CampaignDefinition,
+    batch: Sequence[Claimed],
+    prices: PriceTable,
+) -> str | None:
+    """Why the claimed ``batch`` must not leave (a cap it would cross), or None."""
+    cap = current_budget(session, run.campaign_id)
+    if cap is None:
+        return None
+    # Every claimed row of the run (this batch's included) is about to be charged.
+    coming = _in_flight(session, run.id, defn.channel, prices)
+    mine = estimate(defn.channel, ((row.phone, row.body) for row in batch), prices)
+    if cap.run is not None:
+        spent = Decimal(session.scalar(select(Run.spent).where(Run.id == run.id)) or 0)
+        if spent + coming > cap.run:
+            return _reason("run", cap.run, spent, len(batch), mine)
+    if cap.campaign is not None:
+        spent = Decimal(
+            session.scalar(
+                select(func.coalesce(func.sum(Run.spent), 0)).where(
+                    Run.campaign_id == run.campaign_id
+                )
+            )
+            or 0
+        )
+        if spent + coming > cap.campaign:
+            return _reason("campaign", cap.campaign, spent, len(batch), mine)
+    return None
+
+
+def current_budget(session: Session, campaign_id: int) -> Budget | None:
+    """The campaign's caps as stored now: ``campaign budget`` may have raised them since
+    the worker first read the definition."""
+    stored = session.scalar(select(Campaign.definition).where(Campaign.id == campaign_id))
+    raw = (stored or {}).get("budget")
+    return Budget.model_validate(raw) if raw else None
+
+
+def set_budget(
+    session: Session,
+    campaign_id: int,
+    *,
+    campaign: Decimal | None = None,
+    run: Decimal | None = None,
+) -> Budget:
+    """Change a campaign's caps (e.g. to resume a run its cap paused). Raises
+    DefinitionError naming the field when a value is not a positive amount."""
+    row = session.get(Campaign, campaign_id)
+    if row is None:
+        raise CampaignError(f"campaign {campaign_id}: no such campaign")
+    budget = dict(row.definition.get("budget") or {})
+    for key, value in (("campaign", campaign), ("run", run)):
+        if value is not None:
+            budget[key] = str(value)
+    definition = load_definition({**row.definition, "budget": budget})
+    row.definition = definition_to_json(definition)
+    assert definition.budget is not None
+    return definition.budget
+
+
+def _reason(scope: str, cap: Decimal, spent: Decimal, count: int, cost: Decimal) -> str:
+    return (
+        f"budget: the {scope} cap of {cap} would be crossed (spent {spent:.4f}; the next "
+        f"batch of {count} messages costs about {cost:.4f}); raise budget.{scope} and resume"
+    )

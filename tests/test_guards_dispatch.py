@@ -1,0 +1,282 @@
+"""Budget caps, the canary and the frequency cap, in the dispatch of a run against a
+scripted provider (real databases, no Celery)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from campaigns.budget import set_budget
+from campaigns.db import session_scope
+from campaigns.expand import expand_run
+from campaigns.models import Campaign, Message, Run
+from campaigns.runs import create_run, get_campaign, resume_campaign
+from config.settings import Settings
+from tests.fakes import FakeProvider
+from tests.seed import seed_campaign, seed_list, status_counts, us_numbers
+from tests.test_dispatch import RecordingLimiter
+from workers.dispatch import Dispatcher
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _dispatcher(url: str, clock: Clock | None = None, **settings_kw: Any) -> Any:
+    provider = FakeProvider()
+    limiter = RecordingLimiter()
+    settings = Settings(database_url=url, reconcile_after_seconds=0, **settings_kw)
+    dispatcher = Dispatcher(
+        settings=settings,
+        client=provider,  # type: ignore[arg-type]
+        limiter=limiter,  # type: ignore[arg-type]
+        sleep=lambda s: None,
+        clock=clock or Clock(),
+    )
+    return dispatcher, provider, limiter
+
+
+def _setup(url: str, count: int, **extra: Any) -> tuple[int, int, list[str]]:
+    phones = us_numbers(count)
+    seed_list(url, "customers", phones)
+    campaign_id, run_id = seed_campaign(url, ["customers"], **extra)
+    with session_scope(url) as session:
+        expand_run(session, run_id)
+    return campaign_id, run_id, phones
+
+
+def _drain(dispatcher: Dispatcher, run_id: int, clock: Clock, limit: int = 60) -> list[str]:
+    """Dispatch until done or stopped; a wait moves the clock on by its length."""
+    actions = []
+    for _ in range(limit):
+        outcome = dispatcher.dispatch_once(run_id)
+        actions.append(outcome.action)
+        if outcome.action in ("done", "stopped"):
+            break
+        if outcome.action == "wait":
+            clock.now += timedelta(seconds=outcome.delay)
+    return actions
+
+
+def _run(url: str, run_id: int) -> Run:
+    with session_scope(url) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        return run
+
+
+# -- budget ---------------------------------------------------------------------------
+
+
+def test_run_pauses_before_the_batch_that_would_cross_its_cap(db_url: str) -> None:
+    # 25 recipients in batches of 10 at 0.025 each: 0.25 a batch. With a cap of 0.60 the
+    # third batch (0.50 + 0.25 > 0.60) must not leave.
+    campaign_id, run_id, _ = _setup(db_url, 25, budget={"run": "0.60"})
+    clock = Clock()
+    dispatcher, provider, limiter = _dispatcher(db_url, clock, batch_size=10)
+    actions = _drain(dispatcher, run_id, clock)
+    assert actions == ["again", "again", "stopped"]
+    assert provider.requests == 2 and limiter.granted == [10, 10]
+    assert status_counts(db_url, run_id) == {"sent": 20, "pending": 5}
+    run = _run(db_url, run_id)
+    assert run.status == "paused" and run.spent == Decimal("0.5000")
+    assert run.status_reason is not None
+    assert "run cap of 0.60" in run.status_reason and "spent 0.5000" in run.status_reason
+    with session_scope(db_url) as session:
+        assert get_campaign(session, campaign_id).status_reason == run.status_reason
+        # Raised, then resumed: the rest goes.
+        set_budget(session, campaign_id, run=Decimal("1.00"))
+        resume_campaign(session, campaign_id)
+    assert _drain(dispatcher, run_id, clock)[-1] == "done"
+    assert status_counts(db_url, run_id) == {"sent": 25}
+    assert _run(db_url, run_id).spent == Decimal("0.6250")
+
+
+def test_campaign_cap_counts_every_run(sqlite_url: str) -> None:
+    campaign_id, run_id, _ = _setup(sqlite_url, 10, budget={"campaign": "0.40"})
+    clock = Clock()
+    dispatcher, provider, _ = _dispatcher(sqlite_url, clock)
+    assert _drain(dispatcher, run_id, clock)[-1] == "done"  # 0.25 of 0.40
+    with session_scope(sqlite_url) as session:
+        second = create_run(session, get_campaign(session, campaign_id), clock.now)
+        assert second is not None
+        second_id = second.id
+    with session_scope(sqlite_url) as session:
+        expand_run(session, second_id)
+    assert _drain(dispatcher, second_id, clock) == ["stopped"]
+    assert provider.requests == 1
+    reason = _run(sqlite_url, second_id).status_reason or ""
+    assert "campaign cap of 0.40" in reason and "spent 0.2500" in reason
+
+
+def test_spend_is_the_providers_price(sqlite_url: str) -> None:
+    _, run_id, phones = _setup(sqlite_url, 4)
+    clock = Clock()
+    dispatcher, provider, _ = _dispatcher(sqlite_url, clock)
+    provider.script = [{phones[0]: "INVALID_RECIPIENT"}]  # refused: price 0
+    _drain(dispatcher, run_id, clock)
+    assert _run(sqlite_url, run_id).spent == Decimal("0.0750")
+
+
+# -- canary ---------------------------------------------------------------------------
+
+
+def test_canary_pauses_when_its_slice_fails_too_often(db_url: str) -> None:
+    canary = {"first": 10, "wait": "5m", "max_failure_rate": "10%"}
+    campaign_id, run_id, phones = _setup(db_url, 100, canary=canary)
+    clock = Clock()
+    dispatcher, provider, limiter = _dispatcher(db_url, clock)
+    provider.script = [{phones[0]: "INVALID_RECIPIENT", phones[1]: "INVALID_RECIPIENT"}]
+    actions = _drain(dispatcher, run_id, clock)
+    assert limiter.granted == [10]  # the slice, then nothing
+    assert actions[-1] == "stopped"
+    assert status_counts(db_url, run_id) == {"sent": 8, "failed": 2, "pending": 90}
+    run = _run(db_url, run_id)
+    assert run.status == "paused" and run.canary_state == "failed"
+    assert run.status_reason == (
+        "canary: 2 of 10 messages failed (20.0%), more than the 10.0% allowed; "
+        "resume to send the rest anyway"
+    )
+    # The wait was served: the verdict came 5 minutes after the slice went.
+    assert clock.now - Clock().now >= timedelta(minutes=5)
+    with session_scope(db_url) as session:
+        resume_campaign(session, campaign_id)
+    assert _drain(dispatcher, run_id, clock)[-1] == "done"
+    assert status_counts(db_url, run_id) == {"sent": 98, "failed": 2}
+    assert _run(db_url, run_id).canary_state == "passed"
+
+
+def test_canary_goes_on_when_the_slice_is_healthy(sqlite_url: str) -> None:
+    _, run_id, _ = _setup(sqlite_url, 50, canary={"first": "10%", "wait": "1m"})
+    clock = Clock()
+    dispatcher, _, limiter = _dispatcher(sqlite_url, clock, batch_size=20)
+    actions = _drain(dispatcher, run_id, clock)
+    assert actions[-1] == "done"
+    assert limiter.granted == [5, 20, 20, 5]  # 10% of 50 first, then full batches
+    assert status_counts(sqlite_url, run_id) == {"sent": 50}
+    assert _run(sqlite_url, run_id).canary_state == "passed"
+
+
+def test_canary_counts_failed_receipts(sqlite_url: str) -> None:
+    _, run_id, _ = _setup(sqlite_url, 40, canary={"first": 4, "wait": "10m"})
+    clock = Clock()
+    dispatcher, _, limiter = _dispatcher(sqlite_url, clock)
+    assert dispatcher.dispatch_once(run_id).action == "again"  # the slice went
+    waiting = dispatcher.dispatch_once(run_id)
+    assert (waiting.action, waiting.delay) == ("wait", 600)
+    # During the wait a receipt says one of the four was not delivered (status 301).
+    with session_scope(sqlite_url) as session:
+        first = session.scalars(select(Message).where(Message.status == "sent")).first()
+        assert first is not None
+        first.delivery_status = "failed"
+    clock.now += timedelta(minutes=10)
+    assert dispatcher.dispatch_once(run_id).action == "stopped"
+    assert "1 of 4 messages failed (25.0%)" in (_run(sqlite_url, run_id).status_reason or "")
+    assert limiter.granted == [4]
+
+
+# -- frequency cap ----------------------------------------------------------------------
+
+
+def _earlier_messages(url: str, sends: list[tuple[str, datetime]]) -> None:
+    """Messages other campaigns sent before (a campaign and run for each)."""
+    with session_scope(url) as session:
+        for i, (phone, at) in enumerate(sends):
+            other = Campaign(name=f"other-{i}", channel="sms", definition={}, status="finished")
+            session.add(other)
+            session.flush()
+            run = Run(campaign_id=other.id, occurrence=at, key=f"other-{i}", status="completed")
+            session.add(run)
+            session.flush()
+            session.execute(
+                insert(Message),
+                [
+                    {
+                        "run_id": run.id,
+                        "phone": phone,
+                        "body": "earlier",
+                        "status": "sent",
+                        "sent_at": at,
+                    }
+                ],
+            )
+
+
+def test_frequency_cap_defers_over_all_campaigns(db_url: str) -> None:
+    clock = Clock()
+    phones = us_numbers(3)
+    hour = timedelta(hours=1)
+    _earlier_messages(
+        db_url,
+        [
+            (phones[0], clock.now - 20 * hour),
+            (phones[0], clock.now - 2 * hour),
+            (phones[1], clock.now - 3 * hour),  # one only: under the cap
+            (phones[2], clock.now - 30 * hour),  # outside the window
+            (phones[2], clock.now - 26 * hour),
+        ],
+    )
+    seed_list(db_url, "customers", phones)
+    _, run_id = seed_campaign(db_url, ["customers"])
+    with session_scope(db_url) as session:
+        expand_run(session, run_id)
+    dispatcher, provider, _ = _dispatcher(db_url, clock, frequency_cap="2/24h")
+    assert dispatcher.dispatch_once(run_id).action == "again"
+    assert sorted(m["to"] for m in provider.sent) == sorted(phones[1:])
+    with session_scope(db_url) as session:
+        held = session.scalars(
+            select(Message).where(Message.run_id == run_id, Message.phone == phones[0])
+        ).one()
+        assert held.status == "pending"
+        # Free once the older of the two leaves the 24-hour window: 4 hours from now.
+        assert held.not_before is not None
+        assert held.not_before.astimezone(UTC) == clock.now + 4 * hour
+        assert held.error == "frequency cap: 2 messages in the last 1d"
+    clock.now += 4 * hour
+    assert _drain(dispatcher, run_id, clock)[-1] == "done"
+    assert provider.count_to(phones[0]) == 1
+
+
+def test_frequency_cap_skip_policy(sqlite_url: str) -> None:
+    clock = Clock()
+    phones = us_numbers(2)
+    _earlier_messages(sqlite_url, [(phones[0], clock.now - timedelta(minutes=5))])
+    seed_list(sqlite_url, "customers", phones)
+    _, run_id = seed_campaign(sqlite_url, ["customers"])
+    with session_scope(sqlite_url) as session:
+        expand_run(session, run_id)
+    dispatcher, provider, _ = _dispatcher(
+        sqlite_url, clock, frequency_cap="1/1h", frequency_policy="skip"
+    )
+    assert _drain(dispatcher, run_id, clock)[-1] == "done"
+    assert [m["to"] for m in provider.sent] == [phones[1]]
+    assert status_counts(sqlite_url, run_id) == {"sent": 1, "skipped": 1}
+
+
+def test_budget_command_raises_the_cap_and_names_bad_values(
+    sqlite_url: str, monkeypatch: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from clarion.cli import app
+    from config.settings import reset_settings
+
+    monkeypatch.setenv("CLARION_DATABASE_URL", sqlite_url)
+    reset_settings()
+    campaign_id, _, _ = _setup(sqlite_url, 1, budget={"run": "0.60"})
+    ok = CliRunner().invoke(app, ["campaign", "budget", str(campaign_id), "--campaign", "5"])
+    assert ok.exit_code == 0, ok.output
+    with session_scope(sqlite_url) as session:
+        stored = get_campaign(session, campaign_id).definition["budget"]
+    assert stored == {"campaign": "5", "run": "0.60"}
+    bad = CliRunner().invoke(app, ["campaign", "budget", str(campaign_id), "--run", "-1"])
+    assert bad.exit_code == 1 and "budget.run" in bad.output and "Traceback" not in bad.output
+    bad = CliRunner().invoke(app, ["campaign", "budget", str(campaign_id), "--run", "lots"])
+    assert bad.exit_code == 1 and "amount" in bad.output
