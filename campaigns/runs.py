@@ -30,8 +30,15 @@ def new_run_key(campaign_id: int) -> str:
     return f"clarion-{campaign_id}-{secrets.token_hex(6)}"
 
 
-def create_campaign(session: Session, definition: dict[str, Any]) -> Campaign:
-    """Store a validated definition. Every audience list must exist already."""
+def create_campaign(
+    session: Session, definition: dict[str, Any], *, replace: bool = False
+) -> Campaign:
+    """Store a validated definition. Every audience list must exist already.
+
+    Names are unique among campaigns that are not cancelled, so a second `create` of the
+    same file does not silently make a second campaign; ``replace`` replaces the
+    definition of a draft of that name instead.
+    """
     lists = list(definition.get("audience", {}).get("lists", []))
     if lists:
         found = set(session.scalars(select(ContactList.name).where(ContactList.name.in_(lists))))
@@ -40,12 +47,41 @@ def create_campaign(session: Session, definition: dict[str, Any]) -> Campaign:
             raise CampaignError(
                 "audience.lists: unknown list " + ", ".join(repr(m) for m in missing)
             )
+    same = session.scalars(
+        select(Campaign)
+        .where(Campaign.name == definition["name"], Campaign.status != "cancelled")
+        .order_by(Campaign.id)
+    ).first()
+    if same is not None:
+        if not replace:
+            raise CampaignError(
+                f"name: a campaign named {same.name!r} exists already (campaign {same.id}, "
+                f"{same.status}); use --replace to replace its draft"
+            )
+        if same.status != "draft":
+            raise CampaignError(
+                f"name: campaign {same.id} ({same.name!r}) is {same.status}, only a draft "
+                "can be replaced"
+            )
+        same.definition = definition
+        same.channel = definition.get("channel", "sms")
+        session.flush()
+        return same
     campaign = Campaign(
         name=definition["name"], channel=definition.get("channel", "sms"), definition=definition
     )
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def _state(campaign: Campaign) -> str:
+    """The campaign's status as a phrase: "already cancelled", "finished", "a draft"."""
+    if campaign.status == "cancelled":
+        return "already cancelled"
+    if campaign.status == "paused":
+        return "already paused"
+    return "a draft" if campaign.status == "draft" else campaign.status
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
@@ -112,7 +148,7 @@ def pause_campaign(session: Session, campaign_id: int, reason: str = "paused by 
     """Pause the campaign and its runs. Claimed rows finish their batch; nothing new is claimed."""
     campaign = get_campaign(session, campaign_id)
     if campaign.status in ("cancelled", "finished"):
-        raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, cannot pause")
+        raise CampaignError(f"campaign {campaign_id}: is {_state(campaign)}, cannot pause")
     campaign.status, campaign.status_reason = "paused", reason
     paused = []
     for run in active_runs(session, campaign_id):
@@ -127,7 +163,7 @@ def resume_campaign(session: Session, campaign_id: int) -> list[int]:
     """Resume paused runs; returns the ids of runs that should be dispatched again."""
     campaign = get_campaign(session, campaign_id)
     if campaign.status != "paused":
-        raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, not paused")
+        raise CampaignError(f"campaign {campaign_id}: is {_state(campaign)}, not paused")
     campaign.status, campaign.status_reason = "active", None
     resumed = []
     for run in active_runs(session, campaign_id):
@@ -150,6 +186,10 @@ def resume_campaign(session: Session, campaign_id: int) -> list[int]:
 def cancel_campaign(session: Session, campaign_id: int) -> list[int]:
     """Cancel the campaign: its runs stop and their pending messages become cancelled."""
     campaign = get_campaign(session, campaign_id)
+    if campaign.status == "cancelled" or (
+        campaign.status == "finished" and not _handed_over_for_later(session, campaign_id)
+    ):
+        raise CampaignError(f"campaign {campaign_id}: is {_state(campaign)}, nothing to cancel")
     campaign.status, campaign.status_reason = "cancelled", "cancelled by user"
     cancelled = []
     for run in active_runs(session, campaign_id):
@@ -163,6 +203,23 @@ def cancel_campaign(session: Session, campaign_id: int) -> list[int]:
                 .values(status="cancelled", error="campaign cancelled")
             )
     return cancelled
+
+
+def _handed_over_for_later(session: Session, campaign_id: int) -> bool:
+    """Whether messages of the campaign wait at the provider for a future ``schedule``
+    (a finished campaign can still cancel those)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Message.run_id == Run.id,
+                    Run.campaign_id == campaign_id,
+                    Message.status == "sent",
+                    Message.provider_schedule > int(utcnow().timestamp()),
+                )
+            )
+        )
+    )
 
 
 def in_flight_count(session: Session, run_ids: list[int]) -> int:
@@ -191,7 +248,51 @@ def finish_if_done(session: Session, run_id: int) -> bool:
     )
     if still_open:
         return False
-    return set_run_status(session, run_id, "completed", expected=("sending",))
+    counts = dict(
+        session.execute(
+            select(Message.status, func.count())
+            .where(Message.run_id == run_id)
+            .group_by(Message.status)
+        ).all()
+    )
+    failed = int(counts.get("failed", 0))
+    if failed and not counts.get("sent"):
+        # Nothing went out: the run failed, whatever else (suppressed, skipped) it held.
+        top = session.scalar(
+            select(Message.error)
+            .where(Message.run_id == run_id, Message.status == "failed")
+            .group_by(Message.error)
+            .order_by(func.count().desc())
+            .limit(1)
+        )
+        status: str = "failed"
+        reason: str | None = f"every message failed ({failed}: {top})"
+    else:
+        total = sum(int(v) for v in counts.values())
+        status, reason = "completed", (f"{failed} of {total} messages failed" if failed else None)
+    if not set_run_status(session, run_id, status, expected=("sending",), reason=reason):
+        return False
+    _finish_unscheduled_campaign(session, run_id)
+    return True
+
+
+def recurring(definition: dict[str, Any]) -> bool:
+    """Whether the campaign's runs come from a send_at or cron schedule (rather than the
+    one run an unscheduled campaign gets when it is started)."""
+    schedule = definition.get("schedule") or {}
+    return bool(schedule.get("send_at") or schedule.get("cron"))
+
+
+def _finish_unscheduled_campaign(session: Session, run_id: int) -> None:
+    """An unscheduled campaign has one run: when it ends, so does the campaign."""
+    run = session.get(Run, run_id)
+    campaign = session.get(Campaign, run.campaign_id) if run else None
+    if (
+        campaign is not None
+        and campaign.status == "active"
+        and not recurring(campaign.definition)
+    ):
+        campaign.status, campaign.status_reason = "finished", None
 
 
 def start_campaign(session: Session, campaign_id: int) -> Run | None:

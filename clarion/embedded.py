@@ -11,9 +11,11 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from campaigns.migrate import upgrade
@@ -68,24 +70,49 @@ def _start_configured_sandbox(stack: ExitStack, settings: Settings) -> str:
     return handle.root_url
 
 
-def _ticker(stop: threading.Event, interval: float) -> None:
-    from workers.tasks import tick
+def _ticker(
+    stop: threading.Event, settings: Settings, campaign_id: int | None, polls: bool
+) -> None:
+    """The scheduler's beat, in a thread: the tick every CLARION_SCHEDULER_TICK_SECONDS and,
+    for a long-running process (`clarion serve`), the receipt and inbound polls and the
+    housekeeping that `clarion scheduler` sends in the scaled mode."""
+    from workers import tasks
 
-    while not stop.wait(interval):
-        try:
-            tick()  # the task body, run here; it enqueues expansions and dispatches
-        except Exception:  # a failed tick must not kill the loop; the next one retries
-            log.exception("scheduler tick failed")
+    periodic: list[tuple[Any, float, tuple[Any, ...]]] = [
+        (tasks.tick, settings.scheduler_tick_seconds, (campaign_id,))
+    ]
+    if polls:
+        periodic += [
+            (tasks.poll_inbound, settings.inbound_poll_seconds, ()),
+            (tasks.poll_receipts, settings.receipts_poll_seconds, ()),
+            (tasks.housekeeping, 30.0, ()),
+        ]
+    due = [time.monotonic() + every for _, every, _ in periodic]
+    while not stop.wait(max(0.05, min(due) - time.monotonic())):
+        for i, (task, every, args) in enumerate(periodic):
+            if time.monotonic() < due[i]:
+                continue
+            due[i] = time.monotonic() + every
+            try:
+                task(*args)  # the task body, run here; it enqueues what follows
+            except Exception:  # a failure must not kill the loop; the next round retries
+                log.exception("%s failed", task.name)
 
 
 @contextmanager
 def embedded_runtime(
-    *, start_sandbox: bool = True, reuse_sandbox: bool = False
+    *,
+    start_sandbox: bool = True,
+    reuse_sandbox: bool = False,
+    campaign_id: int | None = None,
+    polls: bool = False,
 ) -> Iterator[EmbeddedRuntime]:
     """Run workers and the scheduler in this process until the block exits.
 
     ``reuse_sandbox``: use the sandbox already listening at CLARION_SANDBOX_URL, or start
     one there (`clarion serve`); otherwise a private one on a free port (the demo).
+    ``campaign_id``: the scheduler handles only that campaign (a CLI command about it).
+    ``polls``: also poll receipts and inbound replies (a long-running process).
     """
     with ExitStack() as stack:
         sandbox_root = None
@@ -111,7 +138,7 @@ def embedded_runtime(
         stack.enter_context(inprocess_worker(app))
         stop = threading.Event()
         thread = threading.Thread(
-            target=_ticker, args=(stop, settings.scheduler_tick_seconds), daemon=True
+            target=_ticker, args=(stop, settings, campaign_id, polls), daemon=True
         )
         thread.start()
         stack.callback(thread.join, 5)

@@ -65,7 +65,7 @@ def run_serve(console: Console, host: str, port: int) -> None:
     from clarion.embedded import embedded_runtime
 
     ensure_api_token(console)
-    with embedded_runtime(reuse_sandbox=True) as runtime:
+    with embedded_runtime(reuse_sandbox=True, polls=True) as runtime:
         app = create_app(get_settings())
         server = _Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")

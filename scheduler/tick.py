@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -23,6 +22,7 @@ from campaigns.runs import (
     ACTIVE_RUN_STATUSES,
     create_run,
     finish_if_done,
+    recurring,
     set_run_status,
 )
 from config.settings import Settings
@@ -42,7 +42,12 @@ class TickResult:
     leases_recovered: int = 0
 
 
-def tick(settings: Settings, now: datetime | None = None) -> TickResult:
+def tick(
+    settings: Settings, now: datetime | None = None, *, campaign_id: int | None = None
+) -> TickResult:
+    """``campaign_id``: only that campaign's runs (a CLI command in the embedded mode sends
+    the campaign it was asked about, never other campaigns' due runs behind the user's
+    back); lease recovery stays global, it sends nothing."""
     now = now or utcnow()
     result = TickResult()
     with session_scope(settings.database_url) as session:
@@ -52,20 +57,28 @@ def tick(settings: Settings, now: datetime | None = None) -> TickResult:
                 "%d expired claims will be looked up at the provider", result.leases_recovered
             )
         session.commit()  # recovered whatever happens below
-        create_due_runs(session, now)
-        result.to_expand = _claim_kicks(session, now, ("scheduled", "expanding"), due_work=None)
+        create_due_runs(session, now, campaign_id=campaign_id)
+        result.to_expand = _claim_kicks(
+            session, now, ("scheduled", "expanding"), due_work=None, campaign_id=campaign_id
+        )
         # Work is due, or the deadline passed and the held messages must be expired.
         due = or_(_has_due_work(now), Run.expires_at <= now)
-        result.to_dispatch = _claim_kicks(session, now, ("sending",), due_work=due)
+        result.to_dispatch = _claim_kicks(
+            session, now, ("sending",), due_work=due, campaign_id=campaign_id
+        )
         # A cancelled run sends nothing more, but its unknown rows are still looked up so
         # that its counts are true.
         unknown = exists().where(Message.run_id == Run.id, Message.status == "unknown")
-        result.to_dispatch += _claim_kicks(session, now, ("cancelled",), due_work=unknown)
-        _finish_idle_runs(session, now)
+        result.to_dispatch += _claim_kicks(
+            session, now, ("cancelled",), due_work=unknown, campaign_id=campaign_id
+        )
+        _finish_idle_runs(session, now, campaign_id=campaign_id)
     return result
 
 
-def create_due_runs(session: Session, now: datetime) -> list[int]:
+def create_due_runs(
+    session: Session, now: datetime, *, campaign_id: int | None = None
+) -> list[int]:
     """Create the runs that are due: an unscheduled campaign's one run at its start time,
     and a scheduled campaign's send_at / cron occurrences (``scheduler.occurrences``)."""
     created: list[int] = []
@@ -73,13 +86,14 @@ def create_due_runs(session: Session, now: datetime) -> list[int]:
         select(func.max(Run.occurrence)).where(Run.campaign_id == Campaign.id).scalar_subquery()
     )
     busy = exists().where(Run.campaign_id == Campaign.id, Run.status.in_(ACTIVE_RUN_STATUSES))
-    rows = session.execute(
-        select(Campaign, last_occurrence, busy).where(
-            Campaign.status == "active", Campaign.started_at.is_not(None)
-        )
-    ).all()
+    query = select(Campaign, last_occurrence, busy).where(
+        Campaign.status == "active", Campaign.started_at.is_not(None)
+    )
+    if campaign_id is not None:
+        query = query.where(Campaign.id == campaign_id)
+    rows = session.execute(query).all()
     for campaign, last, has_active in rows:
-        if last is not None and not _recurring(campaign.definition):
+        if last is not None and not recurring(campaign.definition):
             continue  # its one run exists
         # Each campaign on its own: one that fails is rolled back to here and marked,
         # and the others (and this tick's lease recovery and kicks) go on.
@@ -105,11 +119,6 @@ def _due_runs(
     if timing.recurrence is None:
         return _single_run(session, campaign, timing)
     return _scheduled_runs(session, campaign, timing, last, now, has_active)
-
-
-def _recurring(definition: dict[str, Any]) -> bool:
-    schedule = definition.get("schedule") or {}
-    return bool(schedule.get("send_at") or schedule.get("cron"))
 
 
 def _single_run(session: Session, campaign: Campaign, timing: Timing) -> list[int]:
@@ -183,10 +192,18 @@ def _has_due_work(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
-def _claim_kicks(session: Session, now: datetime, statuses: tuple[str, ...], due_work) -> list[int]:  # type: ignore[no-untyped-def]
+def _claim_kicks(  # type: ignore[no-untyped-def]
+    session: Session,
+    now: datetime,
+    statuses: tuple[str, ...],
+    due_work,
+    campaign_id: int | None = None,
+) -> list[int]:
     """Runs in ``statuses`` with no recent activity; marks them touched so the next tick waits."""
     stale = or_(Run.last_activity_at.is_(None), Run.last_activity_at < now - STALE_AFTER)
     query = select(Run.id).where(Run.status.in_(statuses), Run.occurrence <= now, stale)
+    if campaign_id is not None:
+        query = query.where(Run.campaign_id == campaign_id)
     if "scheduled" in statuses:
         # Runs of one campaign go in order: a later occurrence waits while an earlier one
         # is still active (overlap: queue, and catch-up of several missed occurrences).
@@ -206,6 +223,32 @@ def _claim_kicks(session: Session, now: datetime, statuses: tuple[str, ...], due
     return ids
 
 
-def _finish_idle_runs(session: Session, now: datetime) -> None:
-    for run_id in session.scalars(select(Run.id).where(Run.status == "sending")):
+def _finish_idle_runs(session: Session, now: datetime, campaign_id: int | None = None) -> None:
+    query = select(Run.id).where(Run.status == "sending")
+    if campaign_id is not None:
+        query = query.where(Run.campaign_id == campaign_id)
+    for run_id in session.scalars(query):
         finish_if_done(session, run_id)
+
+
+def others_due(session: Session, campaign_id: int, now: datetime | None = None) -> int:
+    """How many other campaigns have a run that is due or under way; a command scoped to
+    one campaign says so rather than sending them."""
+    now = now or utcnow()
+    under_way = select(Run.campaign_id).where(
+        Run.campaign_id != campaign_id,
+        Run.status.in_(("scheduled", "expanding", "sending")),
+        Run.occurrence <= now,
+    )
+    waiting = set(session.scalars(under_way))
+    # Occurrences that are due but have no run yet: found by creating them in a savepoint
+    # that is rolled back, so "due" means exactly what the tick would do.
+    savepoint = session.begin_nested()
+    try:
+        created = create_due_runs(session, now)
+        if created:
+            waiting |= set(session.scalars(select(Run.campaign_id).where(Run.id.in_(created))))
+    finally:
+        savepoint.rollback()
+    waiting.discard(campaign_id)
+    return len(waiting)

@@ -43,9 +43,9 @@ def expand_run(run_id: int) -> None:
 
 
 @app.task(name="clarion.tick", ignore_result=True)
-def tick() -> None:
+def tick(campaign_id: int | None = None) -> None:
     settings = get_settings()
-    result = scheduler_tick.tick(settings)
+    result = scheduler_tick.tick(settings, campaign_id=campaign_id)
     for run_id in result.to_expand:
         expand_run.delay(run_id)
     for run_id in result.to_dispatch:

@@ -1,0 +1,159 @@
+"""Campaign lifecycle as the CLI and the HTTP API carry it out: the database change
+(``campaigns.runs``), then the work it calls for (enqueue the expansion, kick a resumed
+run, wait for the batch on the wire, cancel at the provider), with an answer in words.
+
+Each function raises ``campaigns.runs.CampaignError`` for what cannot be done (unknown id,
+wrong state); the caller turns it into a one-line error (CLI) or a 409/404 (API).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from campaigns import runs
+from campaigns.db import session_scope
+from config.settings import Settings
+from scheduler.listing import upcoming
+
+
+@dataclass
+class Outcome:
+    campaign_id: int
+    action: str  # started | scheduled | paused | resumed | cancelled
+    message: str  # one sentence for people
+    run_ids: list[int] = field(default_factory=list)
+    next_occurrence: datetime | None = None
+    zone: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "campaign_id": self.campaign_id,
+            "action": self.action,
+            "message": self.message,
+            "run_ids": self.run_ids,
+            "next_occurrence": self.next_occurrence.isoformat() if self.next_occurrence else None,
+            "zone": self.zone,
+            **self.extra,
+        }
+
+
+def _enqueue_expansion(run_id: int) -> None:
+    from workers.tasks import expand_run
+
+    expand_run.delay(run_id)
+
+
+def _kick(run_id: int) -> None:
+    from workers.tasks import kick
+
+    kick(run_id)
+
+
+def next_occurrence(settings: Settings, campaign_id: int) -> tuple[datetime | None, str]:
+    """The campaign's next occurrence (in its zone) and the zone's name."""
+    with session_scope(settings.database_url) as session:
+        items = upcoming(session, count=1, campaign_id=campaign_id)
+    if not items or not items[0].next:
+        return None, items[0].zone if items else "UTC"
+    return items[0].next[0], items[0].zone
+
+
+def start(settings: Settings, campaign_id: int, *, enqueue: bool = True) -> Outcome:
+    """Activate a draft. An unscheduled campaign gets its run now (its expansion is
+    enqueued); a scheduled one waits for the scheduler, and the answer says when."""
+    with session_scope(settings.database_url) as session:
+        campaign = runs.get_campaign(session, campaign_id)
+        name = campaign.name
+        run = runs.start_campaign(session, campaign_id)
+        run_id = run.id if run else None
+        if run_id is not None and enqueue:
+            # Committed with the run, before the scheduler's tick can see it: this
+            # enqueues the expansion, so the tick must not start a second one.
+            runs.mark_kicked(session, run_id)
+    if run_id is not None:
+        if enqueue:
+            _enqueue_expansion(run_id)
+        return Outcome(
+            campaign_id,
+            "started",
+            f"campaign {campaign_id} ({name}) started: run {run_id}.",
+            [run_id],
+        )
+    at, zone = next_occurrence(settings, campaign_id)
+    when = f"its next run fires at {at:%Y-%m-%d %H:%M %Z} ({zone})" if at else "its run is due now"
+    return Outcome(
+        campaign_id,
+        "scheduled",
+        f"campaign {campaign_id} ({name}) is scheduled: {when}.",
+        next_occurrence=at,
+        zone=zone,
+    )
+
+
+def wait_in_flight(settings: Settings, run_ids: list[int], timeout: float) -> int:
+    """Wait until no message of these runs is on the wire; returns how many still are."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(settings.database_url) as session:
+            left = runs.in_flight_count(session, run_ids)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def pause(settings: Settings, campaign_id: int) -> Outcome:
+    """Pause; returns once the batch already on the wire has settled."""
+    with session_scope(settings.database_url) as session:
+        run_ids = runs.pause_campaign(session, campaign_id)
+    left = wait_in_flight(settings, run_ids, settings.lease_seconds)
+    message = f"campaign {campaign_id} paused" + (
+        f"; {left} messages were still on the wire after {settings.lease_seconds:g} s"
+        if left
+        else "; nothing is on the wire"
+    )
+    return Outcome(campaign_id, "paused", message + ".", run_ids, extra={"still_in_flight": left})
+
+
+def resume(settings: Settings, campaign_id: int, *, enqueue: bool = True) -> Outcome:
+    """Resume where it stopped: the resumed runs are kicked at once."""
+    with session_scope(settings.database_url) as session:
+        run_ids = runs.resume_campaign(session, campaign_id)
+    if enqueue:
+        for run_id in run_ids:
+            _kick(run_id)
+    what = (
+        "run " + ", ".join(str(r) for r in run_ids) + " continues"
+        if run_ids
+        else "its next run fires on schedule"
+    )
+    return Outcome(campaign_id, "resumed", f"campaign {campaign_id} resumed: {what}.", run_ids)
+
+
+def cancel(settings: Settings, campaign_id: int) -> Outcome:
+    """Cancel: pending messages are never sent; those handed to the provider with a future
+    schedule are cancelled there."""
+    from workers.context import cancel_campaign_at_provider
+
+    with session_scope(settings.database_url) as session:
+        run_ids = runs.cancel_campaign(session, campaign_id)
+    left = wait_in_flight(settings, run_ids, settings.lease_seconds)
+    report = cancel_campaign_at_provider(settings, campaign_id)
+    parts = [f"campaign {campaign_id} cancelled: {report.held_here} messages will not be sent"]
+    if report.at_provider:
+        parts.append(f"{report.at_provider} scheduled at the provider were cancelled there")
+    errors = [r.provider_error for r in report.runs if r.provider_error]
+    if errors:
+        parts.append("the provider could not cancel some: " + "; ".join(errors))
+    if left:
+        parts.append(f"{left} were still on the wire")
+    return Outcome(
+        campaign_id,
+        "cancelled",
+        ", ".join(parts) + ".",
+        run_ids,
+        extra={**report.to_json(), "still_in_flight": left},
+    )
