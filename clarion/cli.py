@@ -214,6 +214,9 @@ def templates_list(json_out: JsonOpt = False) -> None:
 @campaign_app.command("create")
 def campaign_create(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the draft of the same name.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Validate a campaign definition (YAML or JSON), check it against its audience and
@@ -225,7 +228,7 @@ def campaign_create(
     try:
         defn = load_definition(file)
         with session_scope(_db_url()) as session:
-            campaign = create_campaign(session, definition_to_json(defn))
+            campaign = create_campaign(session, definition_to_json(defn), replace=replace)
             campaign_id = campaign.id
             checked = run_preflight(session, defn, get_settings())
             print_findings(err_console, checked)
@@ -248,8 +251,8 @@ def campaign_create(
         )
     else:
         console.print(
-            f"campaign [bold]{campaign_id}[/bold] created ({defn.name}); start it with "
-            f"`clarion campaign start {campaign_id}`"
+            f"campaign [bold]{campaign_id}[/bold] {'replaced' if replace else 'created'} "
+            f"({defn.name}); start it with `clarion campaign start {campaign_id}`"
         )
 
 
@@ -289,6 +292,70 @@ def campaign_preview(
     print_findings(console, result)
 
 
+def _is_scheduled(campaign_id: int) -> bool:
+    from campaigns.runs import get_campaign, recurring
+
+    with session_scope(_db_url()) as session:
+        return recurring(get_campaign(session, campaign_id).definition)
+
+
+def _say_others_due(campaign_id: int) -> None:
+    """A command about one campaign sends only that one; it says what else is waiting."""
+    from scheduler.tick import others_due
+
+    with session_scope(_db_url()) as session:
+        others = others_due(session, campaign_id)
+    if others:
+        err_console.print(
+            f"note: {others} other campaign{'s' if others > 1 else ''} "
+            f"{'have' if others > 1 else 'has'} runs due; this command sends only campaign "
+            f"{campaign_id}. Keep `clarion serve` running to send scheduled campaigns."
+        )
+
+
+def _run_embedded(campaign_id: int, action: Any, *, wait: bool, json_out: bool) -> None:
+    """Start or resume a campaign in the embedded mode: the worker and a scheduler scoped
+    to this campaign run in this command until its run ends."""
+    from campaigns.runs import CampaignError, latest_run
+    from clarion.embedded import embedded_runtime
+
+    with embedded_runtime(campaign_id=campaign_id):
+        settings = get_settings()
+        try:
+            outcome = action(settings, campaign_id)
+        except CampaignError as exc:
+            raise _fail(str(exc)) from None
+        if not json_out:
+            console.print(outcome.message)
+        run_ids = list(outcome.run_ids)
+        # A run that is due now (an overdue send_at) is sent here like an immediate one.
+        if not run_ids and (wait or outcome.due_now):
+            if not json_out:
+                console.print("waiting for it to fire (Ctrl-C stops waiting; it stays scheduled)")
+
+            def fired() -> int | None:
+                with session_scope(settings.database_url) as session:
+                    run = latest_run(session, campaign_id)
+                    return run.id if run else None
+
+            while (run_id := fired()) is None:
+                time.sleep(0.5)
+            run_ids = [run_id]
+        for run_id in run_ids:
+            _watch(run_id, quiet=json_out)
+    if json_out:
+        if run_ids:
+            _print_status_json(run_ids[-1])
+        else:
+            console.print_json(json.dumps(outcome.to_json()))
+    elif not run_ids:
+        console.print(
+            "It fires only while `clarion serve` runs (or `clarion campaign start "
+            f"{campaign_id} --wait` waits for it here)."
+        )
+    _say_others_due(campaign_id)
+
+
 @campaign_app.command("start")
 def campaign_start(
     campaign_id: int,
@@ -299,40 +366,41 @@ def campaign_start(
     provider_price: Annotated[
         bool, typer.Option("--provider-price", help="Compare the provider's price, not ours.")
     ] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Embedded mode: wait here for a scheduled campaign to fire.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Start a campaign after its checks pass and the balance covers it. Embedded mode
-    (memory broker) sends it here and now."""
+    (memory broker) sends it here and now; a scheduled one is sent by `clarion serve`
+    (or here with --wait)."""
+    from campaigns.runs import CampaignError
+    from workers import control
+
+    def checked_start(settings: Any, cid: int) -> Any:
+        _check_before_start(cid, force=force, provider_price=provider_price)
+        return control.start(settings, cid)
+
     if _embedded():
-        from clarion.embedded import embedded_runtime
-
-        with embedded_runtime():
-            run_id = _checked_start(campaign_id, force=force, provider_price=provider_price)
-            if run_id is not None:
-                _watch(run_id, quiet=json_out)
-        if json_out and run_id is not None:
-            _print_status_json(run_id)
+        _run_embedded(campaign_id, checked_start, wait=wait, json_out=json_out)
         return
-    run_id = _checked_start(campaign_id, force=force, provider_price=provider_price)
-    if run_id is not None:
-        from workers.tasks import expand_run
-
-        expand_run.delay(run_id)
+    try:
+        outcome = checked_start(get_settings(), campaign_id)
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
     if json_out:
-        console.print_json(json.dumps({"campaign_id": campaign_id, "run_id": run_id}))
+        console.print_json(json.dumps(outcome.to_json()))
     else:
-        console.print(
-            f"campaign {campaign_id} started" + (f", run {run_id}" if run_id else " (scheduled)")
-        )
-    if watch and run_id is not None:
-        _watch(run_id, quiet=False)
+        console.print(outcome.message)
+    if watch and outcome.run_ids:
+        _watch(outcome.run_ids[0], quiet=False)
 
 
-def _checked_start(campaign_id: int, *, force: bool, provider_price: bool) -> int | None:
+def _check_before_start(campaign_id: int, *, force: bool, provider_price: bool) -> None:
     """Check the campaign again (the audience may have changed since create) and the
-    balance, then start it; exits with the reasons when it must not start."""
+    balance; exits with the reasons when it must not start."""
     from campaigns.definition import load_definition
-    from campaigns.runs import CampaignError, get_campaign, mark_kicked, start_campaign
+    from campaigns.runs import CampaignError, get_campaign
     from clarion.guard import GuardError, print_findings, run_preflight
 
     try:
@@ -357,15 +425,9 @@ def _checked_start(campaign_id: int, *, force: bool, provider_price: bool) -> in
                 raise _fail(f"campaign {campaign_id}: not started: {short}")
             if short:
                 err_console.print(f"[yellow]warning:[/yellow] forced: {short}")
-            run = start_campaign(session, campaign_id)
-            run_id = run.id if run else None
-            if run_id is not None and not _embedded():
-                # Committed with the run, before the scheduler's tick can see it: this
-                # command enqueues the expansion, so the tick must not start a second one.
-                mark_kicked(session, run_id)
+            session.rollback()  # checks only: control.start makes the change
     except (CampaignError, GuardError) as exc:
         raise _fail(str(exc)) from None
-    return run_id
 
 
 @campaign_app.command("budget")
@@ -446,13 +508,19 @@ def _campaign_state(campaign_id: int) -> dict[str, Any]:
 
     with session_scope(_db_url()) as session:
         campaign = get_campaign(session, campaign_id)
-        return {
-            "campaign": {
-                "status": campaign.status,
-                "status_reason": campaign.status_reason,
-                "error": campaign.error,
-            }
+        status, reason, error = campaign.status, campaign.status_reason, campaign.error
+    from workers.control import next_occurrence
+
+    at, zone = next_occurrence(get_settings(), campaign_id)
+    return {
+        "campaign": {
+            "status": status,
+            "status_reason": reason,
+            "error": error,
+            "next_occurrence": at.isoformat() if at else None,
+            "zone": zone,
         }
+    }
 
 
 def _print_campaign_state(state: dict[str, Any]) -> None:
@@ -465,6 +533,8 @@ def _print_campaign_state(state: dict[str, Any]) -> None:
         console.print(f"campaign is {campaign['status']}")
     if campaign["error"]:
         console.print(f"[red]scheduler error:[/red] {campaign['error']}")
+    if campaign.get("next_occurrence") and campaign["status"] in ("active", "paused"):
+        console.print(f"next run: {campaign['next_occurrence']} ({campaign['zone']})")
 
 
 @campaign_app.command("status")
@@ -509,72 +579,54 @@ def campaign_status(
         )
 
 
-def _lifecycle(campaign_id: int, action: str) -> list[int]:
-    from campaigns import runs
-
-    func = {
-        "pause": runs.pause_campaign,
-        "resume": runs.resume_campaign,
-        "cancel": runs.cancel_campaign,
-    }[action]
-    try:
-        with session_scope(_db_url()) as session:
-            run_ids: list[int] = func(session, campaign_id)
-    except runs.CampaignError as exc:
-        raise _fail(str(exc)) from None
-    return run_ids
-
-
-def _wait_in_flight(run_ids: list[int], timeout: float) -> int:
-    """Wait until no message of these runs is on the wire; returns how many still are."""
-    from campaigns.runs import in_flight_count
-
-    deadline = time.monotonic() + timeout
-    while True:
-        with session_scope(_db_url()) as session:
-            left = in_flight_count(session, run_ids)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.2)
+def _outcome(json_out: bool, outcome: Any) -> None:
+    if json_out:
+        console.print_json(json.dumps(outcome.to_json()))
+    else:
+        console.print(outcome.message)
 
 
 @campaign_app.command("pause")
 def campaign_pause(campaign_id: int, json_out: JsonOpt = False) -> None:
     """Pause: nothing new is claimed; the batch already on the wire completes."""
-    run_ids = _lifecycle(campaign_id, "pause")
-    left = _wait_in_flight(run_ids, get_settings().lease_seconds)
-    _report(json_out, {"campaign_id": campaign_id, "paused_runs": run_ids, "still_in_flight": left})
+    from campaigns.runs import CampaignError
+    from workers import control
+
+    try:
+        outcome = control.pause(get_settings(), campaign_id)
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
+    _outcome(json_out, outcome)
 
 
 @campaign_app.command("resume")
 def campaign_resume(campaign_id: int, json_out: JsonOpt = False) -> None:
-    """Resume a paused campaign where it stopped."""
-    run_ids = _lifecycle(campaign_id, "resume")
-    if not _embedded():
-        from workers.tasks import kick
+    """Resume a paused campaign where it stopped (embedded mode: sends it here, like start)."""
+    from campaigns.runs import CampaignError
+    from workers import control
 
-        for run_id in run_ids:
-            kick(run_id)
-    _report(json_out, {"campaign_id": campaign_id, "resumed_runs": run_ids})
+    if _embedded():
+        _run_embedded(campaign_id, control.resume, wait=False, json_out=json_out)
+        return
+    try:
+        outcome = control.resume(get_settings(), campaign_id)
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
+    _outcome(json_out, outcome)
 
 
 @campaign_app.command("cancel")
 def campaign_cancel(campaign_id: int, json_out: JsonOpt = False) -> None:
     """Cancel: pending messages are never sent; messages handed to the provider with a
     future schedule are cancelled there too."""
-    from workers.context import cancel_campaign_at_provider
+    from campaigns.runs import CampaignError
+    from workers import control
 
-    run_ids = _lifecycle(campaign_id, "cancel")
-    left = _wait_in_flight(run_ids, get_settings().lease_seconds)
-    report = cancel_campaign_at_provider(get_settings(), campaign_id).to_json()
-    _report(json_out, {**report, "cancelled_runs": run_ids, "still_in_flight": left})
-
-
-def _report(json_out: bool, data: dict[str, Any]) -> None:
-    if json_out:
-        console.print_json(json.dumps(data))
-    else:
-        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in data.items()))
+    try:
+        outcome = control.cancel(get_settings(), campaign_id)
+    except CampaignError as exc:
+        raise _fail(str(exc)) from None
+    _outcome(json_out, outcome)
 
 
 def _watch(run_id: int, *, quiet: bool) -> None:
@@ -658,16 +710,19 @@ def sandbox(
     api_key: Annotated[str | None, typer.Option("--api-key")] = None,
 ) -> None:
     """Serve the ClickSend-compatible sandbox provider."""
-    import secrets
-
     from sandbox.config import SandboxConfig
     from sandbox.server import serve_forever
 
+    # Defaults: the credentials the client uses by default (CLARION_SANDBOX_USERNAME and
+    # _API_KEY), so `clarion sandbox` and the other commands agree out of the box.
+    settings = get_settings()
     config = SandboxConfig(
-        username=username or "sandbox", api_key=api_key or f"sandbox-{secrets.token_hex(8)}"
+        username=username or settings.sandbox_username,
+        api_key=api_key or settings.sandbox_api_key.get_secret_value(),
     )
     console.print(
-        f"sandbox on http://{host}:{port}/v3  username={config.username}  api key={config.api_key}"
+        f"sandbox on http://{host}:{port}/v3  username={config.username}  "
+        "(api key: --api-key, else CLARION_SANDBOX_API_KEY's)"
     )
     serve_forever(config, host, port)
 

@@ -26,6 +26,7 @@ def _run_with(db_url: str, statuses: list[str], schedule: dict[str, str] | None 
         run = start_campaign(session, campaign.id)
         assert run is not None
         set_run_status(session, run.id, "sending", expected=("scheduled",))
+        run.expanded_at = run.created_at
         session.execute(
             insert(table(Message)),
             [

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from campaigns import runs
+from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from config.settings import Settings
 from scheduler.listing import upcoming
@@ -28,6 +29,13 @@ class Outcome:
     next_occurrence: datetime | None = None
     zone: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def due_now(self) -> bool:
+        """A scheduled campaign whose run is due already (an overdue send_at)."""
+        return self.action == "scheduled" and (
+            self.next_occurrence is None or self.next_occurrence <= utcnow()
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
