@@ -31,13 +31,17 @@ def new_run_key(campaign_id: int) -> str:
 
 
 def create_campaign(
-    session: Session, definition: dict[str, Any], *, replace: bool = False
+    session: Session,
+    definition: dict[str, Any],
+    *,
+    unique_name: bool = False,
+    replace: bool = False,
 ) -> Campaign:
     """Store a validated definition. Every audience list must exist already.
 
-    Names are unique among campaigns that are not cancelled, so a second `create` of the
-    same file does not silently make a second campaign; ``replace`` replaces the
-    definition of a draft of that name instead.
+    ``unique_name`` (what people use: the CLI and the API): refuse a name that a campaign
+    not cancelled has already, so a second `create` of the same file does not silently
+    make a second campaign; ``replace`` replaces the definition of that draft instead.
     """
     lists = list(definition.get("audience", {}).get("lists", []))
     if lists:
@@ -47,11 +51,15 @@ def create_campaign(
             raise CampaignError(
                 "audience.lists: unknown list " + ", ".join(repr(m) for m in missing)
             )
-    same = session.scalars(
-        select(Campaign)
-        .where(Campaign.name == definition["name"], Campaign.status != "cancelled")
-        .order_by(Campaign.id)
-    ).first()
+    same = (
+        None
+        if not (unique_name or replace)
+        else session.scalars(
+            select(Campaign)
+            .where(Campaign.name == definition["name"], Campaign.status != "cancelled")
+            .order_by(Campaign.id)
+        ).first()
+    )
     if same is not None:
         if not replace:
             raise CampaignError(
@@ -287,11 +295,7 @@ def _finish_unscheduled_campaign(session: Session, run_id: int) -> None:
     """An unscheduled campaign has one run: when it ends, so does the campaign."""
     run = session.get(Run, run_id)
     campaign = session.get(Campaign, run.campaign_id) if run else None
-    if (
-        campaign is not None
-        and campaign.status == "active"
-        and not recurring(campaign.definition)
-    ):
+    if campaign is not None and campaign.status == "active" and not recurring(campaign.definition):
         campaign.status, campaign.status_reason = "finished", None
 
 

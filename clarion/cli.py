@@ -228,7 +228,9 @@ def campaign_create(
     try:
         defn = load_definition(file)
         with session_scope(_db_url()) as session:
-            campaign = create_campaign(session, definition_to_json(defn), replace=replace)
+            campaign = create_campaign(
+                session, definition_to_json(defn), unique_name=True, replace=replace
+            )
             campaign_id = campaign.id
             checked = run_preflight(session, defn, get_settings())
             print_findings(err_console, checked)
