@@ -467,7 +467,15 @@ def campaign_budget(
         "campaign": str(budget.campaign) if budget.campaign is not None else None,
         "run": str(budget.run) if budget.run is not None else None,
     }
-    _report(json_out, data)
+    if json_out:
+        console.print_json(json.dumps(data))
+        return
+    shown = [
+        f"{k} {v}" for k, v in (("campaign", data["campaign"]), ("each run", data["run"])) if v
+    ]
+    console.print(
+        f"campaign {campaign_id} budget: " + (", ".join(shown) if shown else "no cap") + "."
+    )
 
 
 def _latest_run_id(campaign_id: int) -> int | None:
