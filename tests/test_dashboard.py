@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -16,6 +17,8 @@ from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Campaign, Message, Run, Suppression
+from sandbox.config import SandboxConfig
+from sandbox.server import start_in_thread
 from tests.apiclient import TOKEN, api_settings, serve_app
 from tests.seed import seed_campaign, seed_list, us_numbers
 
@@ -134,3 +137,21 @@ def test_lists_upload_reports_bad_rows_and_suppressions(db_url: str, ui: httpx.C
         assert session.scalar(select(Suppression.id)) is None
 
     assert ui.get("/ui/schedule").status_code == 200
+
+
+def test_account_page_shows_the_balance_or_says_why_not(sqlite_url: str) -> None:
+    sandbox = start_in_thread(SandboxConfig(api_key="account-key", balance=Decimal("1234.5")))
+    try:
+        for key, expect in (("account-key", "1,234.50 USD"), ("wrong-key", "HTTP 401")):
+            settings = api_settings(sqlite_url, sandbox_url=sandbox.base_url, sandbox_api_key=key)
+            with (
+                serve_app(settings) as base,
+                httpx.Client(base_url=base, timeout=30) as client,
+            ):
+                client.post("/ui/login", data={"token": TOKEN})
+                page = client.get("/ui/account")
+                assert page.status_code == 200
+                assert expect in text(page)
+                assert key not in page.text  # the key never shows, even in the error
+    finally:
+        sandbox.stop()
