@@ -155,7 +155,7 @@ def active_runs(session: Session, campaign_id: int) -> list[Run]:
 def pause_campaign(session: Session, campaign_id: int, reason: str = "paused by user") -> list[int]:
     """Pause the campaign and its runs. Claimed rows finish their batch; nothing new is claimed."""
     campaign = get_campaign(session, campaign_id)
-    if campaign.status in ("cancelled", "finished"):
+    if campaign.status in ("cancelled", "finished") and not active_runs(session, campaign_id):
         raise CampaignError(f"campaign {campaign_id}: is {_state(campaign)}, cannot pause")
     campaign.status, campaign.status_reason = "paused", reason
     paused = []
