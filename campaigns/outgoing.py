@@ -3,10 +3,13 @@ price request and a test send, so what is priced or tested is what goes out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from campaigns.definition import CampaignDefinition
+from clicksend.client import ClickSendClient
+from clicksend.models import SendResponse
 
 SOURCE = "clarion"
 
@@ -49,3 +52,23 @@ def build_messages(
             message["schedule"] = row.schedule
         messages.append(message)
     return messages
+
+
+def send(
+    client: ClickSendClient, defn: CampaignDefinition, messages: Sequence[Mapping[str, Any]]
+) -> SendResponse:
+    """One send request on the campaign's channel (MMS: with its media file)."""
+    if defn.channel == "mms":
+        return client.send_mms(defn.message.media_file or "", messages)
+    if defn.channel == "voice":
+        return client.send_voice(messages)
+    return client.send_sms(messages)
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A message to build that is not a claimed row (test sends, price requests)."""
+
+    phone: str
+    body: str
+    schedule: int | None = None

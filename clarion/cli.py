@@ -223,7 +223,8 @@ def campaign_create(
     the provider, and store it as a draft. Check errors refuse it; warnings are shown."""
     from campaigns.definition import DefinitionError, definition_to_json, load_definition
     from campaigns.runs import CampaignError, create_campaign
-    from clarion.guard import GuardError, print_findings, run_preflight
+    from clarion.guard import print_findings
+    from workers.preflight import GuardError, run_preflight
 
     try:
         defn = load_definition(file)
@@ -272,7 +273,8 @@ def campaign_preview(
     that forced UCS-2), totals for the whole audience, the cost and the checks."""
     from campaigns.definition import load_definition
     from campaigns.runs import CampaignError, get_campaign
-    from clarion.guard import GuardError, print_findings, print_preview, run_preflight
+    from clarion.guard import print_findings, print_preview
+    from workers.preflight import GuardError, run_preflight
 
     try:
         with session_scope(_db_url()) as session:
@@ -401,35 +403,73 @@ def campaign_start(
 def _check_before_start(campaign_id: int, *, force: bool, provider_price: bool) -> None:
     """Check the campaign again (the audience may have changed since create) and the
     balance; exits with the reasons when it must not start."""
-    from campaigns.definition import load_definition
-    from campaigns.runs import CampaignError, get_campaign
-    from clarion.guard import GuardError, print_findings, run_preflight
+    from campaigns.runs import CampaignError
+    from clarion.guard import print_findings
+    from workers.preflight import GuardError, StartRefused, check_start
 
     try:
         with session_scope(_db_url()) as session:
-            campaign = get_campaign(session, campaign_id)
-            if campaign.status != "draft":
-                raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, not a draft")
-            checked = run_preflight(
-                session,
-                load_definition(campaign.definition),
-                get_settings(),
-                provider_price=provider_price,
-                balance=True,
+            checked = check_start(
+                session, campaign_id, get_settings(), force=force, provider_price=provider_price
             )
             print_findings(err_console, checked)
-            if checked.errors:
-                raise _fail(
-                    f"campaign {campaign_id}: not started: {len(checked.errors)} check(s) failed"
-                )
             short = checked.balance_problem()
-            if short and not force:
-                raise _fail(f"campaign {campaign_id}: not started: {short}")
             if short:
                 err_console.print(f"[yellow]warning:[/yellow] forced: {short}")
             session.rollback()  # checks only: control.start makes the change
+    except StartRefused as exc:
+        print_findings(err_console, exc.result)
+        if exc.result.errors:
+            count = len(exc.result.errors)
+            raise _fail(f"campaign {campaign_id}: not started: {count} check(s) failed") from None
+        raise _fail(str(exc)) from None
     except (CampaignError, GuardError) as exc:
         raise _fail(str(exc)) from None
+
+
+@campaign_app.command("test")
+def campaign_test(
+    campaign_id: int,
+    to: Annotated[
+        list[str] | None, typer.Option("--to", help="A number to send the test to (repeat).")
+    ] = None,
+    seed_list: Annotated[
+        str | None, typer.Option("--seed-list", help="A contact list: each gets their own.")
+    ] = None,
+    contact: Annotated[
+        str | None, typer.Option(help="Render for this audience contact (default: the first).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send the rendered message now to a few numbers, without touching any run."""
+    from campaigns.runs import CampaignError
+    from campaigns.testsend import TrialSendError
+    from workers.preflight import GuardError, send_test
+
+    try:
+        with session_scope(_db_url()) as session:
+            results = send_test(
+                session,
+                campaign_id,
+                get_settings(),
+                to=to or [],
+                seed_list=seed_list,
+                contact=contact,
+            )
+    except (CampaignError, TrialSendError, GuardError) as exc:
+        raise _fail(str(exc)) from None
+    if json_out:
+        console.print_json(json.dumps([r.to_json() for r in results]))
+    else:
+        for r in results:
+            console.print(
+                f"{r.to}: {r.status}"
+                + (f" ({r.parts} parts, {r.price})" if r.message_id else "")
+                + f"\n  {r.body}",
+                highlight=False,
+            )
+    if any(r.status != "SUCCESS" for r in results):
+        raise typer.Exit(code=1)
 
 
 @campaign_app.command("budget")

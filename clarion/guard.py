@@ -1,80 +1,11 @@
-"""The command line's side of the checks before sending: run the preflight with the
-configured provider, and print its findings, preview and cost."""
+"""Printing the checks before sending: findings, the preview and the cost."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from campaigns.definition import CampaignDefinition
-from campaigns.preflight import Preflight, preflight
-from campaigns.pricing import load_price_table
-from clicksend.errors import ClickSendError
-from config.settings import Settings
-
-
-class GuardError(ValueError):
-    """A preflight that cannot run (bad price table, template not found): one line."""
-
-
-@contextmanager
-def provider_client(settings: Settings) -> Iterator[Any]:
-    from workers.context import gated_client
-
-    client = gated_client(settings)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-def template_body(client: Any, defn: CampaignDefinition) -> str | None:
-    """The provider template's text when the campaign sends one (ClickSend ids only)."""
-    if defn.message.body is not None or not isinstance(defn.message.template_id, int):
-        return None
-    try:
-        return str(client.sms_template(defn.message.template_id).body)
-    except ClickSendError as exc:
-        raise GuardError(f"message.template_id: {defn.message.template_id}: {exc}") from None
-
-
-def run_preflight(
-    session: Session,
-    defn: CampaignDefinition,
-    settings: Settings,
-    *,
-    sample: int = 0,
-    provider_price: bool = False,
-    balance: bool = False,
-) -> Preflight:
-    try:
-        prices = load_price_table(settings.price_table)
-    except ValueError as exc:
-        raise GuardError(str(exc)) from None
-    with provider_client(settings) as client:
-        body = template_body(client, defn)
-        try:
-            return preflight(
-                session,
-                defn,
-                prices,
-                client=client,
-                configured_levels=settings.checks,
-                template_body=body,
-                sample=sample,
-                ask_provider_price=provider_price,
-                check_balance=balance,
-                voice_lang_ttl=settings.voice_lang_cache_seconds,
-                http_timeout=settings.http_timeout_seconds,
-            )
-        except ClickSendError as exc:
-            what = "balance" if balance else "price"
-            raise GuardError(f"the provider's {what} could not be read: {exc}") from None
+from campaigns.preflight import Preflight
 
 
 def print_findings(console: Console, result: Preflight) -> None:

@@ -23,12 +23,7 @@ def build_messages(
 def send_batch(
     client: ClickSendClient, defn: CampaignDefinition, run_key: str, batch: Sequence[Claimed]
 ) -> SendResponse:
-    messages = build_messages(defn, run_key, batch)
-    if defn.channel == "mms":
-        return client.send_mms(defn.message.media_file or "", messages)
-    if defn.channel == "voice":
-        return client.send_voice(messages)
-    return client.send_sms(messages)
+    return outgoing.send(client, defn, build_messages(defn, run_key, batch))
 
 
 def history(
