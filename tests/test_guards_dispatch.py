@@ -13,10 +13,16 @@ from campaigns.budget import set_budget
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Campaign, Message, Run
-from campaigns.runs import create_run, get_campaign, resume_campaign
+from campaigns.runs import (
+    create_campaign,
+    create_run,
+    get_campaign,
+    resume_campaign,
+    start_campaign,
+)
 from config.settings import Settings
 from tests.fakes import FakeProvider
-from tests.seed import seed_campaign, seed_list, status_counts, us_numbers
+from tests.seed import definition, seed_campaign, seed_list, status_counts, us_numbers
 from tests.test_dispatch import RecordingLimiter
 from workers.dispatch import Dispatcher
 
@@ -100,16 +106,24 @@ def test_run_pauses_before_the_batch_that_would_cross_its_cap(db_url: str) -> No
 
 
 def test_campaign_cap_counts_every_run(sqlite_url: str) -> None:
-    campaign_id, run_id, _ = _setup(sqlite_url, 10, budget={"campaign": "0.40"})
+    # A recurring campaign: its cap holds over all its runs.
+    seed_list(sqlite_url, "customers", us_numbers(10))
     clock = Clock()
-    dispatcher, provider, _ = _dispatcher(sqlite_url, clock)
-    assert _drain(dispatcher, run_id, clock)[-1] == "done"  # 0.25 of 0.40
     with session_scope(sqlite_url) as session:
-        second = create_run(session, get_campaign(session, campaign_id), clock.now)
-        assert second is not None
-        second_id = second.id
+        campaign = create_campaign(
+            session,
+            definition(["customers"], budget={"campaign": "0.40"}, schedule={"cron": "0 9 * * *"}),
+        )
+        assert start_campaign(session, campaign.id) is None  # the scheduler makes the runs
+        first = create_run(session, campaign, clock.now - timedelta(days=1))
+        second = create_run(session, campaign, clock.now)
+        assert first is not None and second is not None
+        first_id, second_id = first.id, second.id
     with session_scope(sqlite_url) as session:
+        expand_run(session, first_id)
         expand_run(session, second_id)
+    dispatcher, provider, _ = _dispatcher(sqlite_url, clock)
+    assert _drain(dispatcher, first_id, clock)[-1] == "done"  # 0.25 of 0.40
     assert _drain(dispatcher, second_id, clock) == ["stopped"]
     assert provider.requests == 1
     reason = _run(sqlite_url, second_id).status_reason or ""
