@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import campaigns
+from api.routes import campaigns, guard
 
-ROUTERS: list[APIRouter] = [campaigns.router]
+ROUTERS: list[APIRouter] = [campaigns.router, guard.router]
