@@ -6,7 +6,7 @@ import json
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -380,10 +380,15 @@ def campaign_start(
     (or here with --wait)."""
     from campaigns.runs import CampaignError
     from workers import control
+    from workers.preflight import StartRefused
 
     def checked_start(settings: Any, cid: int) -> Any:
-        _check_before_start(cid, force=force, provider_price=provider_price)
-        return control.start(settings, cid)
+        try:
+            outcome = control.start(settings, cid, force=force, provider_price=provider_price)
+        except StartRefused as exc:
+            _print_refusal(exc)
+        _print_start_notes(outcome.extra)
+        return outcome
 
     if _embedded():
         _run_embedded(campaign_id, checked_start, wait=wait, json_out=json_out)
@@ -400,31 +405,27 @@ def campaign_start(
         _watch(outcome.run_ids[0], quiet=False)
 
 
-def _check_before_start(campaign_id: int, *, force: bool, provider_price: bool) -> None:
-    """Check the campaign again (the audience may have changed since create) and the
-    balance; exits with the reasons when it must not start."""
-    from campaigns.runs import CampaignError
+def _print_refusal(exc: Any) -> NoReturn:
+    """A start the checks or the balance refused: the findings, then one line."""
     from clarion.guard import print_findings
-    from workers.preflight import GuardError, StartRefused, check_start
 
-    try:
-        with session_scope(_db_url()) as session:
-            checked = check_start(
-                session, campaign_id, get_settings(), force=force, provider_price=provider_price
-            )
-            print_findings(err_console, checked)
-            short = checked.balance_problem()
-            if short:
-                err_console.print(f"[yellow]warning:[/yellow] forced: {short}")
-            session.rollback()  # checks only: control.start makes the change
-    except StartRefused as exc:
-        print_findings(err_console, exc.result)
-        if exc.result.errors:
-            count = len(exc.result.errors)
-            raise _fail(f"campaign {campaign_id}: not started: {count} check(s) failed") from None
-        raise _fail(str(exc)) from None
-    except (CampaignError, GuardError) as exc:
-        raise _fail(str(exc)) from None
+    print_findings(err_console, exc.result)
+    if exc.result.errors:
+        count = len(exc.result.errors)
+        raise _fail(str(exc).split(":", 2)[0] + f": not started: {count} check(s) failed")
+    raise _fail(str(exc))
+
+
+def _print_start_notes(extra: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    for w in extra.get("warnings", []):
+        line = f"{w['field']}: {w['message']} [{w['check']}]"
+        err_console.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False)
+    if extra.get("forced"):
+        err_console.print(
+            f"[yellow]warning:[/yellow] forced: {escape(extra['forced'])}", highlight=False
+        )
 
 
 @campaign_app.command("test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from campaigns.preflight import Preflight
@@ -10,11 +11,11 @@ from campaigns.preflight import Preflight
 
 def print_findings(console: Console, result: Preflight) -> None:
     for finding in result.errors:
-        console.print(f"[red]error:[/red] {finding.line()}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(finding.line())}", highlight=False)
     for finding in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {finding.line()}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {escape(finding.line())}", highlight=False)
     for note in result.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {escape(note)}", highlight=False)
 
 
 def print_preview(console: Console, result: Preflight) -> None:

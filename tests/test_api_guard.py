@@ -84,3 +84,32 @@ def test_test_send(sqlite_url: str, provider: Any) -> None:
         ]
         bad = client.post(f"/api/v1/campaigns/{campaign_id}/test", json={"to": ["12"]})
         assert bad.status_code == 422 and bad.json()["field"] == "to"
+
+
+def test_the_shared_start_checks_first(sqlite_url: str, provider: Any) -> None:
+    """workers.control.start, behind the CLI, the API and the dashboard's button."""
+    from decimal import Decimal
+
+    from campaigns.runs import CampaignError, get_campaign
+    from config.settings import Settings
+    from workers import control
+    from workers.preflight import StartRefused
+
+    values, handle = provider
+    settings = Settings(database_url=sqlite_url, broker_url="memory://", **values)
+    seed_list(sqlite_url, "customers", us_numbers(3))
+    broken = _campaign(sqlite_url, "Code {promo_code}. Reply STOP to opt out")
+    with pytest.raises(StartRefused) as refused:
+        control.start(settings, broken, enqueue=False)
+    assert isinstance(refused.value, CampaignError)  # the dashboard shows it as it is
+    assert "no recipient has a value for promo_code" in str(refused.value)
+    handle.state.balance = Decimal("0.01")
+    fine = _campaign(sqlite_url, "Hi {first_name}. Reply STOP to opt out")
+    with pytest.raises(StartRefused, match="top up, or start with --force"):
+        control.start(settings, fine, enqueue=False)
+    outcome = control.start(settings, fine, enqueue=False, force=True)
+    assert outcome.action == "started"
+    assert "balance is 0.010000" in outcome.to_json()["forced"]
+    with session_scope(sqlite_url) as session:
+        assert get_campaign(session, broken).status == "draft"
+        assert get_campaign(session, fine).status == "active"

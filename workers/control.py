@@ -18,6 +18,7 @@ from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from config.settings import Settings
 from scheduler.listing import upcoming
+from workers import preflight
 
 
 @dataclass
@@ -70,9 +71,26 @@ def next_occurrence(settings: Settings, campaign_id: int) -> tuple[datetime | No
     return items[0].next[0], items[0].zone
 
 
-def start(settings: Settings, campaign_id: int, *, enqueue: bool = True) -> Outcome:
+def start(
+    settings: Settings,
+    campaign_id: int,
+    *,
+    enqueue: bool = True,
+    force: bool = False,
+    provider_price: bool = False,
+) -> Outcome:
     """Activate a draft. An unscheduled campaign gets its run now (its expansion is
-    enqueued); a scheduled one waits for the scheduler, and the answer says when."""
+    enqueued); a scheduled one waits for the scheduler, and the answer says when.
+
+    Its checks run first (``workers.preflight.check_start``): a check error, or a cost
+    the balance cannot cover unless ``force``, raises StartRefused (a CampaignError)
+    with the findings; warnings come back in the answer."""
+    with session_scope(settings.database_url) as session:
+        checked = preflight.check_start(
+            session, campaign_id, settings, force=force, provider_price=provider_price
+        )
+        session.rollback()  # the checks write nothing
+    extra = preflight.start_notes(checked)
     with session_scope(settings.database_url) as session:
         campaign = runs.get_campaign(session, campaign_id)
         name = campaign.name
@@ -90,6 +108,7 @@ def start(settings: Settings, campaign_id: int, *, enqueue: bool = True) -> Outc
             "started",
             f"campaign {campaign_id} ({name}) started: run {run_id}.",
             [run_id],
+            extra=extra,
         )
     at, zone = next_occurrence(settings, campaign_id)
     when = f"its next run fires at {at:%Y-%m-%d %H:%M %Z} ({zone})" if at else "its run is due now"
@@ -99,6 +118,7 @@ def start(settings: Settings, campaign_id: int, *, enqueue: bool = True) -> Outc
         f"campaign {campaign_id} ({name}) is scheduled: {when}.",
         next_occurrence=at,
         zone=zone,
+        extra=extra,
     )
 
 

@@ -27,11 +27,11 @@ from config.settings import Settings
 from workers.context import gated_client
 
 
-class GuardError(ValueError):
+class GuardError(CampaignError):
     """A preflight that cannot run (bad price table, template not found): one line."""
 
 
-class StartRefused(ValueError):
+class StartRefused(CampaignError):
     """A start the checks or the balance stopped; ``result`` holds the findings."""
 
     def __init__(self, message: str, result: Preflight) -> None:
@@ -125,6 +125,17 @@ def check_start(
     if short and not force:
         raise StartRefused(f"campaign {campaign_id}: not started: {short}", result)
     return result
+
+
+def start_notes(result: Preflight) -> dict[str, Any]:
+    """What a start answers besides its outcome: the warnings, and the balance it was
+    forced past."""
+    notes: dict[str, Any] = {}
+    if result.warnings:
+        notes["warnings"] = [f.to_json() for f in result.warnings]
+    if result.balance_problem():
+        notes["forced"] = result.balance_problem()
+    return notes
 
 
 @dataclass(frozen=True)
