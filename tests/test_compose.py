@@ -120,3 +120,12 @@ def test_services_and_their_commands() -> None:
     assert env["CLARION_METRICS_PORT"] == "9100"
     assert "CLARION_API_TOKENS" in env
     assert api["command"][api["command"].index("--host") + 1] == "0.0.0.0"
+
+
+def test_long_running_services_come_back_after_a_crash() -> None:
+    services = _compose()["services"]
+    for name, service in services.items():
+        if name == "migrate":  # one-shot: it runs once and exits
+            assert service.get("restart") == "no"
+        else:
+            assert service.get("restart") == "unless-stopped", name

@@ -1,0 +1,150 @@
+"""Workers survive a Redis broker that restarts again and again under a running campaign.
+
+The test starts a Redis of its own on a free port (no persistence, so every restart loses
+the queues) and never touches the machine's shared Redis."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from bench.common import free_port
+from tests.procs import processes, scaled_env, wait_for
+from tests.seed import us_numbers
+from tests.test_resilience import (
+    FAST,
+    SCHEDULER,
+    WORKER,
+    _assert_exactly_once,
+    _create,
+    _redis_server,
+    _sandbox,
+    _sent,
+    _start_sending,
+    _status,
+)
+from workers.broker import Transport
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+RESTARTS = 6
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait(10)
+
+
+def test_workers_survive_repeated_broker_restarts(pg_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "redis.log"
+    redis_proc = _redis_server(port, log)
+    phones = us_numbers(12_000)
+    campaign_id = _create(pg_url, phones)
+    try:
+        # Slow enough that the run outlasts every restart.
+        with _sandbox(latency_ms=150) as sandbox:
+            url = f"redis://127.0.0.1:{port}/0"
+            env = scaled_env(
+                pg_url,
+                "clarion:",
+                sandbox,
+                CLARION_BATCH_SIZE="50",
+                CLARION_BROKER_URL=url,
+                CLARION_REDIS_URL=url,
+                **FAST,
+            )
+            commands = [WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER]
+            with processes(env, *commands, log_dir=tmp_path) as procs:
+                run_id = _start_sending(env, pg_url, campaign_id)
+                for restart in range(RESTARTS):
+                    before = _sent(pg_url, run_id)
+                    wait_for(
+                        lambda b=before: _sent(pg_url, run_id) > b + 200,
+                        120,
+                        0.1,
+                        f"progress before restart {restart + 1}",
+                    )
+                    _stop(redis_proc)  # everything queued in the broker is gone with it
+                    time.sleep(1)
+                    redis_proc = _redis_server(port, log)
+                    time.sleep(2)  # the workers reconnect, restoring their unacked tasks
+                    dead = [p.args for p in procs if p.poll() is not None]
+                    assert not dead, f"after restart {restart + 1}, exited: {dead}"
+                wait_for(
+                    lambda: _status(pg_url, campaign_id) == "completed", 300, what="completion"
+                )
+                dead = [p.args for p in procs if p.poll() is not None]
+                assert not dead, f"exited: {dead}"
+            logs = "".join(p.read_text(errors="replace") for p in tmp_path.glob("proc-*.log"))
+            assert "Unrecoverable error" not in logs
+            _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
+    finally:
+        redis_proc.kill()
+
+
+def _channels_with_an_unacked_message(url: str, transport: Any) -> tuple[Any, Any]:
+    """A connection with a channel holding an unacknowledged message, opened before a
+    channel whose close needs the broker (an auto-delete fanout queue, like Celery's
+    remote-control queue): kombu closes channels newest first."""
+    connection = Connection(url, transport=transport)
+    channel = connection.channel()
+    queue = Queue("work", Exchange("work"), "work", channel=channel)
+    queue.declare()
+    connection.Producer(channel=channel).publish({"run": 1}, exchange="work", routing_key="work")
+    holder = connection.channel()
+    assert holder.basic_get("work", no_ack=False) is not None
+    fanout = connection.channel()
+    Queue("control", Exchange("control", type="fanout"), auto_delete=True, channel=fanout).declare()
+    fanout.client  # noqa: B018 - a consuming channel has its client open
+    return connection, holder
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_connection_collected_while_the_broker_is_down_closes_cleanly(
+    tmp_path: Path, fixed: bool
+) -> None:
+    port = free_port()
+    redis_proc = _redis_server(port, tmp_path / "redis.log")
+    url = f"redis://127.0.0.1:{port}/0"
+    transport = Transport if fixed else None
+    try:
+        connection, holder = _channels_with_an_unacked_message(url, transport)
+        _stop(redis_proc)
+        # What Celery's consumer does when it loses the broker.
+        connection.collect(socket_timeout=1)
+        if fixed:
+            assert holder.closed
+            holder.close()  # a second close (Celery's own steps) is harmless
+        else:
+            # kombu alone: the channel is left open, and closing it later fails with an
+            # error that is not a connection error, which kills a Celery worker.
+            assert not holder.closed
+            with pytest.raises(AttributeError, match="hostname"):
+                holder.close()
+    finally:
+        redis_proc.kill()
+
+
+def test_a_late_close_restores_the_unacked_message_once_the_broker_is_back(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    log = tmp_path / "redis.log"
+    redis_proc = _redis_server(port, log)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        connection, holder = _channels_with_an_unacked_message(url, Transport)
+        connection._transport.client = None  # detached, as Connection.collect() leaves it
+        holder.close()  # restores through the connection it was opened on
+        with Connection(url) as fresh:
+            channel = fresh.channel()
+            message = channel.basic_get("work", no_ack=True)
+            assert message is not None and message.payload == {"run": 1}
+    finally:
+        redis_proc.kill()
