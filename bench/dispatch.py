@@ -4,6 +4,8 @@ broker and the sandbox provider (a separate process).
     .venv/bin/python bench/dispatch.py --recipients 100000 --workers 2          # throughput
     .venv/bin/python bench/dispatch.py --recipients 300000 --workers 4 --limit-rps 2
     .venv/bin/python bench/dispatch.py --recipients 1000000 --workers 2         # memory
+    .venv/bin/python bench/dispatch.py --recipients 1000000 --workers 1 --limit-rps 1 \
+        --until-expanded                                     # expansion while rate-limited
 
 Reports messages per second from `campaign start` to the last message the sandbox
 accepted (and the dispatch phase alone), 429s, the ledger check (every recipient exactly
@@ -52,6 +54,11 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument(
+        "--until-expanded",
+        action="store_true",
+        help="stop once the run is expanded; report how long expanding took",
+    )
     args = parser.parse_args()
     print(json.dumps(run(args), indent=2))
 
@@ -101,6 +108,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     check=True,
                     capture_output=True,
                 )
+                if args.until_expanded:
+                    return _expanded(db_url, campaign_id, t0, args)
                 run_id, status = _wait(db_url, campaign_id, args.timeout)
             stats_after = sandbox.stats()
             cpu_after = _cpu(worker_pids, sandbox.pid)
@@ -164,6 +173,32 @@ def _cpu(worker_pids: list[int], sandbox_pid: int) -> dict[str, float]:
         "postgresql": cpu_seconds([], names=("postgres",)),
         "redis": cpu_seconds([], names=("redis-server",)),
     }
+
+
+def _expanded(
+    db_url: str, campaign_id: int, t0: float, args: argparse.Namespace
+) -> dict[str, object]:
+    """Seconds from `campaign start` until the run's expansion finished, and how many
+    messages were sent meanwhile."""
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        with session_scope(db_url) as session:
+            run = session.scalars(select(Run).where(Run.campaign_id == campaign_id)).first()
+            if run is not None and run.expanded_at is not None:
+                sent = session.scalar(
+                    select(func.count()).where(Message.run_id == run.id, Message.status == "sent")
+                )
+                seconds = run.expanded_at.timestamp() - t0
+                return {
+                    "recipients": args.recipients,
+                    "workers": args.workers,
+                    "limit_rps": args.limit_rps,
+                    "expansion_seconds": round(seconds, 2),
+                    "recipients_per_s_expanded": round(args.recipients / seconds),
+                    "sent_while_expanding": sent,
+                }
+        time.sleep(0.2)
+    raise TimeoutError("the run was not expanded in time")
 
 
 def _wait(db_url: str, campaign_id: int, timeout: float) -> tuple[int, str]:

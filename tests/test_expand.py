@@ -125,3 +125,38 @@ def test_planner_sets_not_before_or_skips(sqlite_url: str) -> None:
         "skipped",
         "appointment already passed",
     )
+
+
+def test_bodies_with_tabs_newlines_and_backslashes_are_stored_as_rendered(db_url: str) -> None:
+    """PostgreSQL writes the rows as COPY text, where these characters are escapes."""
+    phones = us_numbers(3)
+    seed_list(db_url, "a", phones, fields={"last_name": "x\tz\\N\nq\r\\\\"})
+    _, run_id = seed_campaign(db_url, ["a"], body="{last_name} | {first_name}\\t")
+    with session_scope(db_url) as session:
+        expand_run(session, run_id)
+    rows = _messages(db_url, run_id)
+    assert rows[phones[1]].body == "x\tz\\N\nq\r\\\\ | N1\\t"
+    assert rows[phones[1]].error is None and rows[phones[1]].not_before is None
+
+
+def test_rows_another_expansion_wrote_meanwhile_are_not_written_twice(pg_url: str) -> None:
+    """A run over one list is COPYed straight into messages; a chunk that collides with
+    rows another expansion of the run wrote is written again with ON CONFLICT."""
+    phones = us_numbers(10)
+    seed_list(pg_url, "a", phones)
+    _, run_id = seed_campaign(pg_url, ["a"])
+    written = False
+
+    def other_expansion(_: int) -> None:
+        nonlocal written
+        if not written:
+            written = True
+            with session_scope(pg_url) as other:
+                other.add(Message(run_id=run_id, phone=phones[6], body="other", status="pending"))
+
+    with session_scope(pg_url) as session:
+        report = expand_run(session, run_id, chunk_size=4, progress=other_expansion)
+    rows = _messages(pg_url, run_id)
+    assert set(rows) == set(phones) and report.messages == 10
+    assert rows[phones[6]].body == "other"  # kept, not duplicated
+    assert rows[phones[7]].body == "Hi N7, 20% off"
