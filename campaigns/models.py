@@ -196,6 +196,21 @@ class Message(Base):
             postgresql_where=text("sent_at IS NOT NULL"),
             sqlite_where=text("sent_at IS NOT NULL"),
         ),
+        # Only rows that have one: a new message has no provider id yet.
+        Index(
+            "ix_messages_provider_message_id",
+            "provider_message_id",
+            postgresql_where=text("provider_message_id IS NOT NULL"),
+            sqlite_where=text("provider_message_id IS NOT NULL"),
+        ),
+        # Pending rows held for later (send windows, reminders), for the status's count.
+        Index(
+            "ix_messages_run_waiting",
+            "run_id",
+            "not_before",
+            postgresql_where=text("status = 'pending' AND not_before IS NOT NULL"),
+            sqlite_where=text("status = 'pending' AND not_before IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -211,7 +226,7 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When the last request carrying this message left (bounds a history look-up).
     attempted_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
     parts: Mapped[int | None] = mapped_column(Integer, nullable=True)
     price: Mapped[Decimal | None] = mapped_column(Numeric(12, 4), nullable=True)
@@ -231,6 +246,23 @@ class RunMinute(Base):
     minute: Mapped[datetime] = mapped_column(primary_key=True)
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     rate_limited: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RunStatusTotal(Base):
+    """Changes to a run's per-status totals, appended by PostgreSQL triggers on
+    ``messages`` (migration 0008) and by the retention purge on SQLite; a run's totals
+    are their sums. Deleting message rows leaves them, so totals outlive the rows."""
+
+    __tablename__ = "run_status_totals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    messages: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    parts: Mapped[int] = mapped_column(BigInteger)
 
 
 MESSAGE_STATUSES = (
