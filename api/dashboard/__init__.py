@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from api.auth import token_matches
 from api.dashboard import actions, views
 from api.dashboard.auth import COOKIE, session_ok, session_value
-from api.dashboard.counts import RunCounts
+from api.dashboard.counts import ListCounts, RunCounts
 from campaigns.contacts_import import CsvFormatError, import_csv
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Run, Suppression
@@ -78,6 +78,11 @@ def tokens_of(settings: Settings) -> list[str]:
 
 def counts_of(request: Request) -> RunCounts:
     counts: RunCounts = request.app.state.run_counts
+    return counts
+
+
+def list_counts_of(request: Request) -> ListCounts:
+    counts: ListCounts = request.app.state.list_counts
     return counts
 
 
@@ -195,7 +200,7 @@ def campaign_page(request: Request, campaign_id: int) -> HTMLResponse:
             **context,
             runs=views.runs_of(session, campaign_id),
             sample=views.sample_message(session, campaign, run),
-            failures=views.failures(session, run.id) if run else [],
+            failures=counts_of(request).failures(run.id, run.status) if run else [],
         )
 
 
@@ -250,7 +255,8 @@ def failures_page(
 def lists_page(request: Request) -> HTMLResponse:
     settings = _guard(request)
     with session_scope(settings.database_url) as session:
-        return _page(request, "lists.html", lists=views.list_rows(session), report=None, error=None)
+        lists = views.list_rows(session, list_counts_of(request))
+        return _page(request, "lists.html", lists=lists, report=None, error=None)
 
 
 @router.post("/lists/upload", response_class=HTMLResponse)
@@ -270,10 +276,10 @@ def lists_upload(request: Request, name: Annotated[str, Form()], file: UploadFil
             )
         except (CsvFormatError, ValueError) as exc:
             error = f"{file.filename}: {exc}"
+    list_counts_of(request).forget()  # the page after an import shows its new count
     with session_scope(settings.database_url) as session:
-        response = _page(
-            request, "lists.html", lists=views.list_rows(session), report=report, error=error
-        )
+        lists = views.list_rows(session, list_counts_of(request))
+        response = _page(request, "lists.html", lists=lists, report=report, error=error)
     if error:
         response.status_code = 400
     return response
@@ -352,6 +358,9 @@ def account_page(request: Request) -> HTMLResponse:
 def install(app: FastAPI) -> None:
     """Mount the dashboard (pages, static files, the login redirect) on ``app``."""
     app.state.run_counts = RunCounts(app.state.settings.database_url)
+    app.state.run_counts.warm()
+    app.state.list_counts = ListCounts(app.state.settings.database_url)
+    app.state.list_counts.warm()
     app.mount("/ui/static", StaticFiles(directory=str(HERE / "static")), name="ui-static")
     app.include_router(router)
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.dashboard.counts import RunCounts
+from api.dashboard.counts import FAILED, ListCounts, RunCounts
 from campaigns.activity import Minute, minutes
 from campaigns.clock import as_utc, utcnow
 from campaigns.models import (
@@ -32,7 +32,6 @@ from scheduler.listing import Upcoming, upcoming
 
 QUEUED = ("pending", "claimed", "unknown")
 SHOWN = ("pending", "sent", "delivered", "undelivered", "failed", "suppressed", "expired")
-FAILED = ("failed", "skipped", "expired")
 CHART_MINUTES = 30
 PAGE = 50
 
@@ -199,25 +198,6 @@ def sample_message(session: Session, campaign: Campaign, run: Run | None) -> Sam
     return Sample(phone, body, encoding, parts)
 
 
-@dataclass
-class Failure:
-    reason: str
-    count: int
-
-
-def failures(session: Session, run_id: int, limit: int = 20) -> list[Failure]:
-    return [
-        Failure(str(reason or "(no reason)"), int(n))
-        for reason, n in session.execute(
-            select(Message.error, func.count())
-            .where(Message.run_id == run_id, Message.status.in_(FAILED))
-            .group_by(Message.error)
-            .order_by(func.count().desc())
-            .limit(limit)
-        )
-    ]
-
-
 def failed_numbers(
     session: Session, run_id: int, reason: str | None, *, after_id: int = 0, limit: int = PAGE
 ) -> list[tuple[int, str, str, str | None, int]]:
@@ -244,13 +224,10 @@ class ListRow:
     created_at: datetime
 
 
-def list_rows(session: Session) -> list[ListRow]:
-    # One count per list over the (list_id, phone) unique index.
-    counts = dict(
-        session.execute(select(Contact.list_id, func.count()).group_by(Contact.list_id)).all()
-    )
+def list_rows(session: Session, counts: ListCounts) -> list[ListRow]:
+    contacts = counts.get()
     return [
-        ListRow(lst.id, lst.name, lst.source, int(counts.get(lst.id, 0)), lst.created_at)
+        ListRow(lst.id, lst.name, lst.source, contacts.get(lst.id, 0), lst.created_at)
         for lst in session.scalars(select(ContactList).order_by(ContactList.name))
     ]
 
