@@ -73,7 +73,7 @@ def _record_opt_outs(sandbox_root: str | None, contacts: Path) -> int:
     a deployment does (poll inbound, suppress)."""
     if sandbox_root is None:
         return 0
-    from workers.context import get_dispatcher
+    from workers import context
     from workers.inbound import poll_inbound
 
     numbers = _first_numbers(contacts, 5)
@@ -83,7 +83,9 @@ def _record_opt_outs(sandbox_root: str | None, contacts: Path) -> int:
         )
     settings = get_settings()
     with session_scope(settings.database_url) as session:
-        return poll_inbound(session, get_dispatcher().lookups, settings.default_region).opted_out
+        # The embedded runtime's worker context: its client, under the same limit.
+        lookups = context.current().lookups
+        return poll_inbound(session, lookups, settings.default_region).opted_out
 
 
 def _first_numbers(contacts: Path, count: int) -> list[str]:

@@ -130,8 +130,11 @@ def embedded_runtime(
         from workers.app import app, configure
         from workers.inprocess import inprocess_worker
 
-        context.reset()
         configure(settings)
+        # The in-process worker's context: built here, as worker_process_init builds it
+        # in a prefork child.
+        context.start(settings)
+        stack.callback(context.stop)
         # One line per task would drown the progress bar; warnings still show.
         logging.getLogger("celery").setLevel(logging.WARNING)
         logging.getLogger("kombu").setLevel(logging.ERROR)  # "no hostname" for memory://

@@ -27,9 +27,9 @@ def sandbox_env(
     monkeypatch.setenv("CLARION_CLICKSEND_USERNAME", handle.state.config.username)
     monkeypatch.setenv("CLARION_CLICKSEND_API_KEY", "guard-key")
     reset_settings()
-    context.reset()
+    context.stop()
     try:
         yield handle
     finally:
-        context.reset()
+        context.stop()
         handle.stop()

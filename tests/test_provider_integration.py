@@ -34,9 +34,9 @@ def sandbox(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[Sandbo
     monkeypatch.setenv("CLARION_SANDBOX_URL", handle.base_url)
     monkeypatch.setenv("CLARION_SANDBOX_API_KEY", "integration-key")
     reset_settings()
-    context.reset()
+    context.start()  # this process plays a worker: its context, as worker_process_init builds
     yield handle
-    context.reset()
+    context.stop()
     handle.stop()
 
 
@@ -98,7 +98,7 @@ def test_campaign_with_a_clicksend_template_and_list(
         campaign = create_campaign(session, definition)
         run = start_campaign(session, campaign.id)
         assert run is not None
-        report = runner.expand(session, run.id, get_settings())
+        report = runner.expand(session, run.id, get_settings(), context.current().lookups)
     assert report.messages == 1
     with session_scope(sqlite_url) as session:
         message = session.scalars(select(Message)).one()
@@ -148,8 +148,8 @@ def test_receipts_record_delivery(sandbox: SandboxHandle, sqlite_url: str) -> No
     seed_list(sqlite_url, "a", phones)
     _, run_id = seed_campaign(sqlite_url, ["a"])
     with session_scope(sqlite_url) as session:
-        runner.expand(session, run_id, get_settings())
-    context.get_dispatcher().dispatch_once(run_id)
+        runner.expand(session, run_id, get_settings(), context.current().lookups)
+    context.current().dispatcher.dispatch_once(run_id)
     httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 5}, timeout=10)
     with _client(sandbox) as client, session_scope(sqlite_url) as session:
         report = poll_receipts(session, client)
@@ -200,8 +200,8 @@ def test_skillboss_notify_campaign_sends_rendered_variables(
         run = start_campaign(session, campaign.id)
         assert run is not None
         run_id, key = run.id, run.key
-        runner.expand(session, run_id, get_settings())
-    dispatcher = context.get_dispatcher()
+        runner.expand(session, run_id, get_settings(), context.current().lookups)
+    dispatcher = context.current().dispatcher
     while dispatcher.dispatch_once(run_id).action not in ("done", "stopped"):
         pass
     with session_scope(sqlite_url) as session:
@@ -224,14 +224,14 @@ def test_receipts_are_read_in_bounded_slices(
 
     monkeypatch.setenv("CLARION_BATCH_SIZE", "10")
     reset_settings()
-    context.reset()
+    context.start()
     phones = [f"+1201555{i:04d}" for i in range(100, 130)]
     seed_list(sqlite_url, "a", phones)
     _, run_id = seed_campaign(sqlite_url, ["a"])
     with session_scope(sqlite_url) as session:
-        runner.expand(session, run_id, get_settings())
+        runner.expand(session, run_id, get_settings(), context.current().lookups)
     for _ in range(3):  # three batches of 10, their receipts in three different seconds
-        context.get_dispatcher().dispatch_once(run_id)
+        context.current().dispatcher.dispatch_once(run_id)
         httpx.post(f"{sandbox.root_url}/_sandbox/advance", json={"seconds": 2}, timeout=10)
     with _client(sandbox) as client, session_scope(sqlite_url) as session:
         reads = [poll_receipts(session, client, max_receipts=12).read for _ in range(3)]

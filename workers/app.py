@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from config.celeryconfig import celery_config
 from config.settings import Settings, get_settings
@@ -22,3 +25,18 @@ def configure(settings: Settings) -> Celery:
 
 
 configure(get_settings())
+
+
+@worker_process_init.connect
+def _start_worker_context(**_: Any) -> None:
+    """Each prefork child builds its worker context after the fork (workers.context)."""
+    from workers import context
+
+    context.start()
+
+
+@worker_process_shutdown.connect
+def _stop_worker_context(**_: Any) -> None:
+    from workers import context
+
+    context.stop()

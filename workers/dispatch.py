@@ -1,7 +1,9 @@
 """Send one batch of a run: claim, wait for the rate limit, send, record.
 
 ``Dispatcher.dispatch_once`` is the whole life of one batch, as a plain function the
-Celery task calls. Its guarantees:
+Celery task calls (the worker context, ``workers.context``, builds the dispatcher once per
+process). The dispatcher sends; other callers get their clients from the context. Its
+guarantees:
 
 - a row is sent only while claimed under our token, and only after the run was seen
   'sending' right before the request left;
@@ -23,7 +25,7 @@ from typing import Any, Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import budget, canary, claims, frequency
 from campaigns.activity import record_minute
@@ -88,14 +90,17 @@ class Dispatcher:
     # Rate-limit waits up to this long are slept in the task; longer ones give the
     # batch back and reschedule, so no worker sits on a claim for long.
     max_inline_wait: float = 2.0
+    # The client for history look-ups, under the same limit as sends (the worker context
+    # passes its own); and the session factory. Built here when not given.
+    history_client: ClickSendClient | None = None
+    sessions: sessionmaker[Session] | None = None
 
     def __post_init__(self) -> None:
-        self._sessions = session_factory(self.settings.database_url)
+        self._sessions = self.sessions or session_factory(self.settings.database_url)
         self._definitions: dict[int, CampaignDefinition] = {}
-        # Every other request of this worker takes its turn under the same limit as sends.
-        self.lookups = self.client.gated(LimiterGate(self.limiter, sleep=self.sleep))
-        # Receipt polls only use capacity no send is waiting for.
-        self.spare = self.client.gated(LimiterGate(self.limiter, spare=True, sleep=self.sleep))
+        self._history = self.history_client or self.client.gated(
+            LimiterGate(self.limiter, sleep=self.sleep)
+        )
         # Budget estimates and the frequency cap (campaigns.budget, campaigns.frequency).
         self._prices = load_price_table(self.settings.price_table)
         self._cap = frequency.parse_cap(self.settings.frequency_cap)
@@ -112,7 +117,7 @@ class Dispatcher:
             now = self.clock()
             if run.expires_at is not None and now >= run.expires_at:
                 return self._expire(session, run, defn, now)
-            history = None if is_notify_campaign(defn) else self.lookups
+            history = None if is_notify_campaign(defn) else self._history
             reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now)
             gate = canary.gate(session, run, defn, now, EXPANSION_POLL_SECONDS)
             if gate.stop:
@@ -404,7 +409,7 @@ class Dispatcher:
     ) -> None:
         """Look up the run's ripe 'unknown' rows; what was not sent (back to 'pending')
         becomes ``final``."""
-        history = None if is_notify_campaign(defn) else self.lookups
+        history = None if is_notify_campaign(defn) else self._history
         # A few batches of look-ups per call; the chain comes back for the rest.
         for _ in range(EXPIRY_SETTLE_ROUNDS):
             if not reconcile.settle_ripe(

@@ -11,9 +11,9 @@ from campaigns.definition import load_definition
 from campaigns.expand import ExpandReport, expand_run
 from campaigns.models import Campaign, Run
 from campaigns.sync import sync_list
+from clicksend.client import ClickSendClient
 from config.settings import Settings
 from scheduler.rules import planner_for_run
-from workers.context import get_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +22,12 @@ def expand(
     session: Session,
     run_id: int,
     settings: Settings,
+    client: ClickSendClient,
     on_first_chunk: Callable[[], None] | None = None,
 ) -> ExpandReport:
     """Expand a run; ``on_first_chunk`` fires once the first rows are written, so
-    sending can begin while the rest of the audience is expanded."""
+    sending can begin while the rest of the audience is expanded. ``client`` (under the
+    account's rate limit) reads ClickSend lists and templates the run needs."""
     run = session.get(Run, run_id)
     if run is None:
         raise ValueError(f"run {run_id}: no such run")
@@ -33,12 +35,12 @@ def expand(
     assert campaign is not None
     defn = load_definition(campaign.definition)
     if defn.audience.clicksend_lists:
-        sync_audience(session, defn.audience.clicksend_lists, settings)
+        sync_audience(session, client, defn.audience.clicksend_lists, settings)
     template_body = None
     if defn.message.body is None and isinstance(defn.message.template_id, int):
         template_id = defn.message.clicksend_template_id()
         assert template_id is not None
-        template = get_dispatcher().lookups.sms_template(template_id)
+        template = client.sms_template(template_id)
         template_body = template.body
     fired = False
 
@@ -54,9 +56,10 @@ def expand(
     )
 
 
-def sync_audience(session: Session, clicksend_list_ids: list[int], settings: Settings) -> None:
+def sync_audience(
+    session: Session, client: ClickSendClient, clicksend_list_ids: list[int], settings: Settings
+) -> None:
     """Each run takes a fresh snapshot: ClickSend lists are synced (incrementally) first."""
-    client = get_dispatcher().lookups
     for list_id in clicksend_list_ids:
         report = sync_list(session, client, list_id, default_region=settings.default_region)
         log.info(

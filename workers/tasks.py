@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import logging
 
-from campaigns.db import session_scope
 from clicksend.errors import HeldBackError, RateLimitedError
 from config.settings import get_settings
 from scheduler import tick as scheduler_tick
 from scheduler.housekeeping import vacuum_messages_if_needed
-from workers import inbound, metrics, receipts, runner
+from workers import context, inbound, metrics, receipts, runner
 from workers.app import app
-from workers.context import get_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +23,7 @@ MAX_COUNTDOWN = 30.0
 
 @app.task(name="clarion.dispatch_run", ignore_result=True)
 def dispatch_run(run_id: int) -> str:
-    outcome = get_dispatcher().dispatch_once(run_id)
+    outcome = context.current().dispatcher.dispatch_once(run_id)
     metrics.dispatched(outcome.sent, outcome.failed)
     if outcome.action == "again":
         dispatch_run.apply_async((run_id,))
@@ -36,9 +34,11 @@ def dispatch_run(run_id: int) -> str:
 
 @app.task(name="clarion.expand_run", ignore_result=True)
 def expand_run(run_id: int) -> None:
-    settings = get_settings()
-    with session_scope(settings.database_url) as session:
-        runner.expand(session, run_id, settings, on_first_chunk=lambda: kick(run_id))
+    ctx = context.current()
+    with ctx.session() as session:
+        runner.expand(
+            session, run_id, ctx.settings, ctx.lookups, on_first_chunk=lambda: kick(run_id)
+        )
     kick(run_id)
 
 
@@ -54,12 +54,10 @@ def tick(campaign_id: int | None = None) -> None:
 
 @app.task(name="clarion.poll_inbound", ignore_result=True)
 def poll_inbound() -> None:
-    settings = get_settings()
+    ctx = context.current()
     try:
-        with session_scope(settings.database_url) as session:
-            report = inbound.poll_inbound(
-                session, get_dispatcher().lookups, settings.default_region
-            )
+        with ctx.session() as session:
+            report = inbound.poll_inbound(session, ctx.lookups, ctx.settings.default_region)
     except (HeldBackError, RateLimitedError) as exc:
         # Not a failure: the next poll reads what this one could not.
         log.info("inbound: poll deferred (%s)", exc)
@@ -70,11 +68,10 @@ def poll_inbound() -> None:
 
 @app.task(name="clarion.poll_receipts", ignore_result=True)
 def poll_receipts() -> None:
-    settings = get_settings()
+    ctx = context.current()
     try:
-        with session_scope(settings.database_url) as session:
-            dispatcher = get_dispatcher()
-            receipts.poll_receipts(session, dispatcher.spare, marker=dispatcher.lookups)
+        with ctx.session() as session:
+            receipts.poll_receipts(session, ctx.spare, marker=ctx.lookups)
     except RateLimitedError as exc:
         log.info("receipts: poll deferred (%s)", exc)
 
