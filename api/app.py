@@ -34,6 +34,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         protected.include_router(router)
     app.include_router(protected)
+    from api import webhooks
+
+    app.include_router(webhooks.router)  # authenticated by the secret in its URL
     from api import dashboard, metrics
 
     metrics.install(app)  # /metrics, behind the same token

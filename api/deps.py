@@ -18,5 +18,7 @@ def db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(db_session)]
+# scope="function": committed before the answer leaves, so a client that reads right
+# after a write sees it.
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(settings_of)]

@@ -49,7 +49,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         text = f"{exc.field}: {exc.message}" if exc.field else exc.message
-        return JSONResponse(body(text, exc.field), status_code=exc.status)
+        errors = getattr(exc, "errors", None)  # every problem, when there are several
+        return JSONResponse(body(text, exc.field, errors), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,7 +17,7 @@ from sqlalchemy import and_, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from campaigns.models import Message, Run, table
+from campaigns.models import Message, Run, Suppression, table
 
 _messages = table(Message)
 
@@ -187,3 +187,27 @@ def expire_leases(session: Session, now: datetime) -> int:
 
 def lease_deadline(now: datetime, lease_seconds: float) -> datetime:
     return now + timedelta(seconds=lease_seconds)
+
+
+def drop_suppressed(session: Session, batch: list[Claimed], *, token: str) -> list[Claimed]:
+    """The rows of a claimed batch whose number is not suppressed; the others become
+    'suppressed' now. Checked right before each request, so an opt-out that arrives
+    while a run is sending (a STOP pushed to the webhook) stops the rest of it."""
+    if not batch:
+        return batch
+    phones = {row.phone for row in batch}
+    opted_out = set(session.scalars(select(Suppression.phone).where(Suppression.phone.in_(phones))))
+    if not opted_out:
+        return batch
+    session.execute(
+        update(Message)
+        .where(
+            Message.id.in_([row.id for row in batch if row.phone in opted_out]),
+            Message.claim_token == token,
+        )
+        .values(
+            status="suppressed", error="number opted out", claim_token=None, lease_until=None
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return [row for row in batch if row.phone not in opted_out]

@@ -282,3 +282,26 @@ FINAL_MESSAGE_STATUSES = ("sent", "failed", "suppressed", "skipped", "expired", 
 def table(model: type[Base]) -> Table:
     """The Core table of a model, typed as such (for bulk INSERT/UPDATE statements)."""
     return cast(Table, model.__table__)
+
+
+class WebhookEvent(Base):
+    """One push from the provider (a delivery receipt, an inbound reply), recorded before
+    it is applied; (kind, key) is unique, so a replay records nothing new."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", name="uq_webhook_events_kind_key"),
+        Index(
+            "ix_webhook_events_unapplied",
+            "id",
+            postgresql_where=text("applied_at IS NULL"),
+            sqlite_where=text("applied_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # receipt | inbound
+    key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(nullable=True)

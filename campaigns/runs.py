@@ -43,14 +43,7 @@ def create_campaign(
     not cancelled has already, so a second `create` of the same file does not silently
     make a second campaign; ``replace`` replaces the definition of that draft instead.
     """
-    lists = list(definition.get("audience", {}).get("lists", []))
-    if lists:
-        found = set(session.scalars(select(ContactList.name).where(ContactList.name.in_(lists))))
-        missing = [name for name in lists if name not in found]
-        if missing:
-            raise CampaignError(
-                "audience.lists: unknown list " + ", ".join(repr(m) for m in missing)
-            )
+    _check_lists(session, definition)
     same = (
         None
         if not (unique_name or replace)
@@ -81,6 +74,52 @@ def create_campaign(
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def _check_lists(session: Session, definition: dict[str, Any]) -> None:
+    lists = list(definition.get("audience", {}).get("lists", []))
+    if lists:
+        found = set(session.scalars(select(ContactList.name).where(ContactList.name.in_(lists))))
+        missing = [name for name in lists if name not in found]
+        if missing:
+            raise CampaignError(
+                "audience.lists: unknown list " + ", ".join(repr(m) for m in missing)
+            )
+
+
+def update_draft(session: Session, campaign_id: int, definition: dict[str, Any]) -> Campaign:
+    """Replace a draft's definition (validated by the caller); only a draft changes."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "draft":
+        raise CampaignError(f"campaign {campaign_id}: is {_state(campaign)}, only a draft changes")
+    _check_lists(session, definition)
+    if definition["name"] != campaign.name:
+        clash = session.scalar(
+            select(Campaign.id).where(
+                Campaign.name == definition["name"],
+                Campaign.status != "cancelled",
+                Campaign.id != campaign_id,
+            )
+        )
+        if clash is not None:
+            raise CampaignError(
+                f"name: a campaign named {definition['name']!r} exists already (campaign {clash})"
+            )
+    campaign.name, campaign.definition = definition["name"], definition
+    campaign.channel = definition.get("channel", "sms")
+    session.flush()
+    return campaign
+
+
+def delete_draft(session: Session, campaign_id: int) -> None:
+    """Delete a draft; a campaign that was ever started keeps its history (cancel it)."""
+    campaign = get_campaign(session, campaign_id)
+    if campaign.status != "draft":
+        raise CampaignError(
+            f"campaign {campaign_id}: is {_state(campaign)}, only a draft is deleted (cancel it)"
+        )
+    session.delete(campaign)
+    session.flush()
 
 
 def _state(campaign: Campaign) -> str:

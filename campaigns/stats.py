@@ -34,6 +34,20 @@ class RunStats:
     finished_at: datetime | None = None
     elapsed_seconds: float = 0.0
     sent_per_second: float = 0.0
+    # Delivery receipts among the sent messages (pushed to the webhook or polled).
+    delivered: int = 0
+    undelivered: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ("pending", "claimed", "unknown"))
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Time left at the rate so far; None before anything was sent or once done."""
+        if not self.remaining or self.sent_per_second <= 0:
+            return None
+        return self.remaining / self.sent_per_second
 
     @property
     def done(self) -> int:
@@ -46,7 +60,28 @@ class RunStats:
             value = data[key]
             data[key] = value.isoformat() if value else None
         data["done"] = self.done
+        data["remaining"] = self.remaining
+        data["eta_seconds"] = self.eta_seconds
         return data
+
+
+# 300 (temporary failure) is left out: ClickSend may still deliver it.
+UNDELIVERED = ("failed", "undelivered", "rejected", "expired")
+
+
+def delivery_counts(session: Session, run_id: int) -> tuple[int, int]:
+    """(delivered, undelivered) receipts of the run's sent messages."""
+    delivered = undelivered = 0
+    for status, count in session.execute(
+        select(Message.delivery_status, func.count())
+        .where(Message.run_id == run_id, Message.delivery_status.is_not(None))
+        .group_by(Message.delivery_status)
+    ):
+        if str(status).lower() == "delivered":
+            delivered += int(count)
+        elif str(status).lower() in UNDELIVERED:
+            undelivered += int(count)
+    return delivered, undelivered
 
 
 def status_counts(session: Session, run_id: int) -> dict[str, int]:
@@ -114,6 +149,7 @@ def run_stats(session: Session, run_id: int, now: datetime | None = None) -> Run
             Message.run_id == run_id, Message.status == "pending", Message.not_before > now
         )
     ).one()
+    delivered, undelivered = delivery_counts(session, run_id)
     started = as_utc(run.started_at)
     finished = as_utc(run.finished_at)
     elapsed = ((finished or now) - started).total_seconds() if started else 0.0
@@ -137,4 +173,6 @@ def run_stats(session: Session, run_id: int, now: datetime | None = None) -> Run
         finished_at=finished,
         elapsed_seconds=elapsed,
         sent_per_second=sent / elapsed if elapsed > 0 else 0.0,
+        delivered=delivered,
+        undelivered=undelivered,
     )

@@ -19,6 +19,9 @@ def stats_table(
     c = stats.counts
     table.add_row("recipients", f"{stats.total:,}")
     table.add_row("sent", f"[green]{c['sent']:,}[/green]")
+    if stats.delivered or stats.undelivered:
+        table.add_row("  delivered (receipts)", f"{stats.delivered:,}")
+        table.add_row("  undelivered (receipts)", f"{stats.undelivered:,}")
     table.add_row("failed", f"[red]{c['failed']:,}[/red]")
     table.add_row("suppressed (opted out)", f"{c['suppressed']:,}")
     if import_duplicates is not None:
@@ -34,6 +37,8 @@ def stats_table(
     table.add_row("rate-limited answers (429)", f"{stats.rate_limited:,}")
     table.add_row("time", f"{stats.elapsed_seconds:.1f} s")
     table.add_row("rate", f"{stats.sent_per_second:,.0f} msg/s")
+    if stats.eta_seconds is not None:
+        table.add_row("time left (at this rate)", f"{stats.eta_seconds:,.0f} s")
     if stats.status_reason:
         table.add_row("reason", stats.status_reason)
     return table

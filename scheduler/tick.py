@@ -25,6 +25,7 @@ from campaigns.runs import (
     recurring,
     set_run_status,
 )
+from campaigns.webhooks import apply_recorded
 from config.settings import Settings
 from scheduler.rules import Timing, campaign_timing
 
@@ -57,6 +58,9 @@ def tick(
                 "%d expired claims will be looked up at the provider", result.leases_recovered
             )
         session.commit()  # recovered whatever happens below
+        # Pushes the webhook recorded but did not apply (it applies right after answering;
+        # this catches one whose process stopped in between).
+        apply_recorded(session, settings.default_region)
         create_due_runs(session, now, campaign_id=campaign_id)
         result.to_expand = _claim_kicks(
             session, now, ("scheduled", "expanding"), due_work=None, campaign_id=campaign_id

@@ -143,6 +143,9 @@ class Dispatcher:
     def _send(
         self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
     ) -> Outcome:
+        # An opt-out that arrived since the run was expanded (a STOP pushed to the webhook)
+        # takes effect before this request.
+        batch = claims.drop_suppressed(session, batch, token=token)
         batch = frequency.hold_back(
             session,
             batch,

@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
-from campaigns.models import Message, table
+from campaigns.receipts import apply_receipts, delivery_status
 from clicksend.client import ClickSendClient
 from clicksend.errors import HeldBackError
 
@@ -27,7 +26,6 @@ CHUNK = 1000
 # A poll is one worker task: bounded, so a million-message run's receipts are taken in
 # slices rather than by one task that holds a worker for minutes.
 MAX_PER_POLL = 5000
-DELIVERY_STATUS = {200: "sent", 201: "delivered", 300: "temporary_failure", 301: "failed"}
 
 
 @dataclass
@@ -36,24 +34,12 @@ class ReceiptReport:
     matched: int = 0
 
 
-def delivery_status(code: int | None, text: str | None) -> str:
-    return DELIVERY_STATUS.get(code or 0, (text or "unknown").lower())
-
-
-def _record(session: Session, rows: list[dict[str, str]]) -> int:
+def _record(session: Session, rows: list[tuple[str, str]]) -> int:
     """One executemany per chunk, committed at once: a big run's receipts never hold a
     long transaction open."""
-    if not rows:
-        return 0
-    messages = table(Message)
-    result = session.connection().execute(
-        update(messages)
-        .where(messages.c.provider_message_id == bindparam("m_id"))
-        .values(delivery_status=bindparam("m_status")),
-        rows,
-    )
+    matched = apply_receipts(session, rows)
     session.commit()
-    return max(0, int(result.rowcount))
+    return matched
 
 
 def poll_receipts(
@@ -76,7 +62,7 @@ def poll_receipts(
     report = ReceiptReport()
     newest = 0
     held_back = False
-    chunk: list[dict[str, str]] = []
+    chunk: list[tuple[str, str]] = []
     try:
         for receipt in client.sms_receipts():
             stamp = receipt.timestamp or 0
@@ -86,7 +72,7 @@ def poll_receipts(
             newest = max(newest, stamp)
             if receipt.message_id:
                 status = delivery_status(receipt.status_code, receipt.status_text)
-                chunk.append({"m_id": receipt.message_id, "m_status": status})
+                chunk.append((receipt.message_id, status))
             if len(chunk) >= CHUNK:
                 report.matched += _record(session, chunk)
                 chunk = []

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import campaigns, guard
+from api.routes import campaigns, guard, lists, messages, misc, suppressions
 
-ROUTERS: list[APIRouter] = [campaigns.router, guard.router]
+ROUTERS: list[APIRouter] = [
+    campaigns.router,
+    guard.router,
+    lists.router,
+    suppressions.router,
+    messages.router,
+    misc.router,
+]
