@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select
 
 from campaigns.db import session_scope
 from campaigns.models import Message, Suppression, WebhookEvent
+from sandbox.server import start_in_thread
 from tests.apiclient import WEBHOOK_SECRET, api_client
 from tests.seed import seed_campaign, seed_list, us_numbers
 
@@ -34,8 +35,13 @@ message: {body: 'Hello {first_name}', from: Clarion}
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[httpx.Client]:
-    with api_client(db_url) as c:
-        yield c
+    """The API, with the sandbox provider (balance checks at start) in a thread."""
+    sandbox = start_in_thread()
+    try:
+        with api_client(db_url, sandbox_url=sandbox.base_url) as c:
+            yield c
+    finally:
+        sandbox.stop()
 
 
 # -- campaigns ---------------------------------------------------------------------------

@@ -220,9 +220,28 @@ def _lifecycle(settings: Settings, campaign_id: int, action: str) -> OutcomeOut:
 
 
 @router.post("/{campaign_id}/start", response_model=OutcomeOut)
-def start(settings: SettingsDep, campaign_id: int) -> OutcomeOut:
-    """Start a draft: an unscheduled campaign's run is expanded and sent now; a scheduled
-    one fires on its schedule (the answer says when)."""
+def start(
+    settings: SettingsDep,
+    campaign_id: int,
+    force: Annotated[
+        bool, Query(description="Start even if the balance does not cover it.")
+    ] = False,
+) -> OutcomeOut:
+    """Start a draft after its checks pass and the balance covers it: an unscheduled
+    campaign's run is expanded and sent now; a scheduled one fires on its schedule (the
+    answer says when)."""
+    from workers.preflight import GuardError, StartRefused, check_start
+
+    with session_scope(settings.database_url) as session:
+        try:
+            check_start(session, campaign_id, settings, force=force)
+        except StartRefused as exc:
+            raise ApiError(409, str(exc)) from None
+        except GuardError as exc:
+            raise ApiError(502, str(exc), "provider") from None
+        except CampaignError as exc:
+            raise _conflict(exc) from None
+        session.rollback()  # checks only
     return _lifecycle(settings, campaign_id, "start")
 
 
