@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.orm import Session
 
 from campaigns.models import Message, table
@@ -35,11 +35,12 @@ def apply_receipts(session: Session, receipts: Sequence[tuple[str, str]]) -> int
         update(messages)
         .where(
             messages.c.provider_message_id == bindparam("m_id"),
+            # A final status replaces anything; a passing one only a passing one. (Plain
+            # comparisons: an IN list cannot be expanded in an executemany.)
             or_(
                 messages.c.delivery_status.is_(None),
-                # A final status replaces anything; a passing one only a passing one.
-                bindparam("m_status").notin_(NOT_FINAL),
-                messages.c.delivery_status.in_(NOT_FINAL),
+                and_(*(bindparam("m_status") != status for status in NOT_FINAL)),
+                or_(*(messages.c.delivery_status == status for status in NOT_FINAL)),
             ),
         )
         .values(delivery_status=bindparam("m_status")),
