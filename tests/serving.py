@@ -39,7 +39,12 @@ class Served:
 
 @contextmanager
 def served_campaign(
-    db_url: str, tmp_path: Path, *, recipients: int, messages_per_second: float
+    db_url: str,
+    tmp_path: Path,
+    *,
+    recipients: int,
+    messages_per_second: float,
+    **env_extra: str,
 ) -> Iterator[Served]:
     """A draft SMS campaign to ``recipients`` numbers, and `clarion serve` sending under a
     rate limit of ``messages_per_second``."""
@@ -60,6 +65,7 @@ def served_campaign(
             CLARION_RATE_LIMIT_MESSAGES_PER_SECOND=str(messages_per_second),
             CLARION_LOG_LEVEL="WARNING",
         )
+        env.update(env_extra)
         log = tmp_path / "serve.log"
         proc = subprocess.Popen(
             [*CLARION, "serve", "--port", str(port)],

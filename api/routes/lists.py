@@ -3,11 +3,8 @@ answer), list with counts, get, contacts paged and searched by number, export, d
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
@@ -24,11 +21,10 @@ from api.errors import ApiError
 from api.pagination import CursorQuery, LimitQuery, Page, page_of
 from campaigns.contacts_import import CsvFormatError, import_csv
 from campaigns.db import session_scope
+from campaigns.exports import contacts_csv
 from campaigns.models import Campaign, Contact, ContactList
 
 router = APIRouter(prefix="/lists", tags=["lists"])
-
-EXPORT_CHUNK = 5000
 
 
 class ListIn(BaseModel):
@@ -179,44 +175,8 @@ def contacts(
 def export(settings: SettingsDep, session: SessionDep, list_id: int) -> StreamingResponse:
     """phone_number, timezone and every field, in the import's format."""
     name = _list(session, list_id).name
-    url = settings.database_url
-    with session_scope(url) as s:
-        keys: set[str] = set()
-        for fields in s.scalars(
-            select(Contact.fields).where(Contact.list_id == list_id).limit(1000)
-        ):
-            keys |= set(fields or {})
-    columns = ["phone_number", "timezone", *sorted(keys)]
-
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        after = 0
-        while True:
-            with session_scope(url) as s:
-                chunk = list(
-                    s.execute(
-                        select(Contact.id, Contact.phone, Contact.timezone, Contact.fields)
-                        .where(Contact.list_id == list_id, Contact.id > after)
-                        .order_by(Contact.id)
-                        .limit(EXPORT_CHUNK)
-                    )
-                )
-            for row in chunk:
-                fields = row.fields or {}
-                writer.writerow(
-                    [row.phone, row.timezone or "", *(fields.get(k, "") for k in columns[2:])]
-                )
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            if len(chunk) < EXPORT_CHUNK:
-                return
-            after = chunk[-1].id
-
     return StreamingResponse(
-        rows(),
+        contacts_csv(settings.database_url, list_id),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
