@@ -816,5 +816,9 @@ def demo(
     run_demo(console, contacts=rows, definition=definition)
 
 
+# Commands that look things up live in their own module; it registers them on the apps above.
+from clarion import browse  # noqa: E402,F401
+
+
 def main() -> None:
     app()
