@@ -22,8 +22,10 @@ from campaigns.expand import body_renderer
 from campaigns.models import Contact, ContactList, Suppression
 from campaigns.phones import region_of
 from campaigns.pricing import PriceTable
-from campaigns.templates import MissingField, placeholders
+from campaigns.templates import placeholders
 from clicksend.parts import (
+    GSM7_BASIC,
+    GSM7_EXTENSION,
     MAX_SMS_PARTS,
     MAX_VOICE_PARTS,
     VOICE_CHARS_PER_PART,
@@ -52,14 +54,34 @@ class Encoded:
     ucs2_char: str | None = None
 
 
+# Length -> how a message of that many basic GSM-7 characters goes out: for those the
+# length decides everything, so a million recipients need a few hundred encodings.
+_PLAIN: dict[int, Encoded] = {}
+
+
 def encode(channel: str, body: str) -> Encoded:
+    if channel == "sms" and GSM7_BASIC.issuperset(body):
+        length = len(body)
+        found = _PLAIN.get(length)
+        if found is None:
+            found = _PLAIN[length] = _encode_sms(body)
+        return found
     if channel == "sms":
-        encoding, parts = sms_parts(body)
-        units = sms_units(body, encoding)
-        limit = MAX_SMS_PARTS * (153 if encoding == "gsm7" else 67)
-        truncated = parts == MAX_SMS_PARTS and units > limit
-        trigger = ucs2_trigger(body) if encoding == "ucs2" else None
-        return Encoded(encoding, len(body), units, parts, truncated, trigger)
+        return _encode_sms(body)
+    return _encode_other(channel, body)
+
+
+def _encode_sms(body: str) -> Encoded:
+    encoding, parts = sms_parts(body)
+    plain = encoding == "gsm7" and GSM7_EXTENSION.isdisjoint(body)
+    units = len(body) if plain else sms_units(body, encoding)
+    limit = MAX_SMS_PARTS * (153 if encoding == "gsm7" else 67)
+    truncated = parts == MAX_SMS_PARTS and units > limit
+    trigger = ucs2_trigger(body) if encoding == "ucs2" else None
+    return Encoded(encoding, len(body), units, parts, truncated, trigger)
+
+
+def _encode_other(channel: str, body: str) -> Encoded:
     if channel == "mms":
         return Encoded("mms", len(body), len(body), 1, False)
     credits = -(-len(body) // VOICE_CHARS_PER_PART)
@@ -153,46 +175,57 @@ def audience_list_ids(session: Session, defn: CampaignDefinition) -> list[int]:
     )
 
 
-def audience_rows(session: Session, defn: CampaignDefinition) -> Iterator[Any]:
-    """(id, phone, fields, suppressed) of every contact of the audience, streamed."""
+def _audience_query(
+    session: Session, defn: CampaignDefinition, names: list[str] | None
+) -> Any | None:
     list_ids = audience_list_ids(session, defn)
     if not list_ids:
-        return iter(())
-    stmt = (
+        return None
+    if names is None:
+        columns: list[Any] = [Contact.fields]
+    else:
+        # Only these fields, read by the database out of the JSON: a million JSON
+        # documents decoded in Python would cost most of a preview.
+        columns = [Contact.fields[name].as_string().label(f"f_{name}") for name in names]
+    return (
         select(
             Contact.id,
             Contact.phone,
-            Contact.fields,
             Suppression.id.is_not(None).label("suppressed"),
+            *columns,
         )
         .outerjoin(Suppression, Suppression.phone == Contact.phone)
         .where(Contact.list_id.in_(list_ids))
         .order_by(Contact.id)
         .execution_options(yield_per=STREAM_CHUNK)
     )
-    return iter(session.execute(stmt))
 
 
-class _Countries:
-    def __init__(self) -> None:
-        self._cache: dict[str, str | None] = {}
-
-    def __call__(self, phone: str) -> str | None:
-        prefix = phone[:_COUNTRY_PREFIX]
-        if prefix not in self._cache:
-            try:
-                self._cache[prefix] = region_of(phone)
-            except ValueError:
-                self._cache[prefix] = None
-        return self._cache[prefix]
+def audience_rows(session: Session, defn: CampaignDefinition) -> Iterator[Any]:
+    """(id, phone, suppressed, fields) of every contact of the audience, streamed."""
+    stmt = _audience_query(session, defn, None)
+    return iter(()) if stmt is None else iter(session.execute(stmt))
 
 
-_countries = _Countries()
+_countries: dict[str, str | None] = {}
 
 
 def country_of(phone: str) -> str | None:
-    """The number's country (ISO 3166), from a cache of number prefixes."""
-    return _countries(phone) if _is_e164(phone) else None
+    """The number's country (ISO 3166), None when it has none. Numbers sharing their
+    first digits share a country: phonenumbers is asked once per prefix."""
+    prefix = phone[:_COUNTRY_PREFIX]
+    try:
+        return _countries[prefix]
+    except KeyError:
+        pass
+    if not _is_e164(phone):
+        return None
+    try:
+        country = region_of(phone)
+    except ValueError:
+        country = None
+    _countries[prefix] = country
+    return country
 
 
 def _is_e164(phone: str) -> bool:
@@ -222,57 +255,58 @@ def preview(
     ``each(phone, body)`` is called for every message that would be sent."""
     render = body_renderer(defn, template_body)
     defaults = dict(defn.message.defaults)
-    names = [n for n in template_names(defn, template_body) if n not in defaults]
+    used = template_names(defn, template_body)
+    names = [n for n in used if n not in defaults]
     channel = defn.channel
     totals = Totals()
     shown: list[MessagePreview] = []
     seen: set[str] = set()
-    for row in audience_rows(session, defn):
+    missing_fields: dict[str, int] = dict.fromkeys(names, 0)
+    # Per country: recipients and parts; the cost is parts times the country's price,
+    # worked out once at the end.
+    recipients_by: dict[str | None, int] = {}
+    parts_by: dict[str | None, int] = {}
+    stmt = _audience_query(session, defn, used)
+    for row in session.execute(stmt) if stmt is not None else ():
         totals.contacts += 1
-        phone: str = row.phone
+        phone: str = row[1]
         if phone in seen:
             totals.duplicates += 1
             continue
         seen.add(phone)
-        totals.recipients += 1
         country = country_of(phone)
         if country is None:
             totals.invalid += 1
-        if row.suppressed:
+        if row[2]:
             totals.suppressed += 1
             if len(shown) < sample:
                 shown.append(_shown(phone, country, "suppressed", "", "number opted out"))
             continue
-        fields = row.fields or {}
-        missing = [n for n in names if not str(fields.get(n) or "").strip()]
-        for name in missing:
-            totals.missing_fields[name] = totals.missing_fields.get(name, 0) + 1
+        fields = dict(zip(used, row[3:], strict=True))
+        missing = [n for n in names if not (fields[n] or "").strip()]
         if missing:
+            for name in missing:
+                missing_fields[name] += 1
             totals.failed += 1
             if len(shown) < sample:
                 shown.append(_shown(phone, country, "failed", "", f"missing field {missing[0]}"))
             continue
-        try:
-            body = render({**fields, "phone_number": phone}, defaults)
-        except MissingField as exc:  # a field of the provider template's variables
-            totals.failed += 1
-            if len(shown) < sample:
-                shown.append(_shown(phone, country, "failed", "", str(exc)))
-            continue
+        fields["phone_number"] = phone
+        body = render(fields, defaults)
         enc = encode(channel, body)
+        parts = enc.parts
         totals.messages += 1
-        totals.parts += enc.parts
-        totals.truncated += enc.truncated
-        totals.max_parts = max(totals.max_parts, enc.parts)
-        totals.ucs2 += enc.encoding == "ucs2"
+        totals.parts += parts
+        if parts > totals.max_parts:
+            totals.max_parts = parts
+        if enc.truncated:
+            totals.truncated += 1
+        if enc.encoding == "ucs2":
+            totals.ucs2 += 1
         if not body.strip():
             totals.empty += 1
-        cost = prices.cost(channel, country, enc.parts)
-        totals.estimate += cost
-        by = totals.by_country.setdefault(country or "unknown", CountryTotal())
-        by.recipients += 1
-        by.parts += enc.parts
-        by.cost += cost
+        recipients_by[country] = recipients_by.get(country, 0) + 1
+        parts_by[country] = parts_by.get(country, 0) + parts
         if each is not None:
             each(phone, body)
         if len(shown) < sample:
@@ -284,10 +318,16 @@ def preview(
                     body,
                     enc.encoding,
                     enc.characters,
-                    enc.parts,
+                    parts,
                     enc.ucs2_char,
                 )
             )
+    totals.recipients = len(seen)
+    totals.missing_fields = {n: c for n, c in missing_fields.items() if c}
+    for country, count in recipients_by.items():
+        cost = prices.cost(channel, country, parts_by[country])
+        totals.by_country[country or "unknown"] = CountryTotal(count, parts_by[country], cost)
+        totals.estimate += cost
     return Preview(channel, shown, totals)
 
 
