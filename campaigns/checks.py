@@ -56,8 +56,8 @@ LOOKALIKES: dict[str, str] = {
     "\u2009": " ",  # thin space
     "\u202f": " ",
 }
-# Countries whose networks do not carry alphanumeric sender IDs: ClickSend sends from a
-# shared number instead (so replies and the brand name are lost).
+# Countries whose networks do not carry alphanumeric sender IDs (North American
+# numbering: the sender must be a number).
 ALPHA_SENDER_UNSUPPORTED = frozenset({"US", "CA", "PR"})
 MMS_MEDIA_MAX_BYTES = 250 * 1024
 MMS_MEDIA_TYPES = {"image/jpeg": (".jpg", ".jpeg"), "image/gif": (".gif",)}
@@ -223,8 +223,9 @@ def audience_problems(
                 (
                     "sender_id",
                     "message.from",
-                    f"alphanumeric sender ID {sender!r} is not allowed in {where}: ClickSend "
-                    "sends from a shared number there; use a number as `from`",
+                    f"alphanumeric sender ID {sender!r} is not carried in {where}: the "
+                    "message goes out from a number instead, or is refused; use a number "
+                    "as `from`",
                 )
             )
     return problems
