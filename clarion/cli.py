@@ -77,6 +77,9 @@ def _setup(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error.")
+    ] = False,
 ) -> None:
     from config.logging import configure_logging
 
@@ -821,4 +824,20 @@ from clarion import browse  # noqa: E402,F401
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a mistake in the configuration or an unreachable service ends in one
+    line naming the variable (`--debug` shows the traceback)."""
+    import sys
+
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(standalone_mode=True)
+    except Exception as exc:
+        from clarion.errors import user_error
+
+        line = user_error(exc)
+        if line is None:
+            raise
+        err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        if debug:
+            raise
+        raise SystemExit(1) from None

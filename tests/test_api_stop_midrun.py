@@ -15,7 +15,7 @@ from config.settings import Settings
 from sandbox.server import start_in_thread
 from tests.apiclient import WEBHOOK_SECRET, api_client
 from tests.seed import seed_campaign, seed_list, us_numbers
-from workers.context import build_dispatcher
+from workers.context import build_context
 
 
 def test_stop_through_the_webhook_stops_the_rest_of_a_running_run(db_url: str) -> None:
@@ -27,7 +27,7 @@ def test_stop_through_the_webhook_stops_the_rest_of_a_running_run(db_url: str) -
     sandbox = start_in_thread()
     try:
         settings = Settings(database_url=db_url, sandbox_url=sandbox.base_url, batch_size=10)
-        dispatcher = build_dispatcher(settings)
+        dispatcher = build_context(settings).dispatcher
         assert dispatcher.dispatch_once(run_id).action == "again"  # the first 10 are out
         late = phones[25]  # its batch is still to come
         with api_client(db_url, auth=False) as client:
