@@ -12,7 +12,7 @@ that reaches the same verdict from the same metadata with two pattern matches: t
 metadata's patterns for one (country code, national number length) are joined into one
 alternation once and kept. That path only ever says "valid"; everything else (other
 spellings, numbers it cannot decide) goes through phonenumbers itself.
-tests/test_phones_fast.py holds the two to the same verdict over many generated numbers.
+tests/test_campaigns_phones_fast.py holds the two to the same verdict over many generated numbers.
 """
 
 from __future__ import annotations

@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import stop_groups
 from tests.conftest import REDIS_URL
-
-CLARION = [sys.executable, "-m", "clarion"]
+from tests.processes import CLARION, stop_groups
 
 
 def scaled_env(db_url: str, redis_prefix: str, sandbox: Any, **extra: str) -> dict[str, str]:

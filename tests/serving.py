@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 
-from bench.common import Sandbox, free_port, sandbox_process, stop_groups
 from campaigns.db import session_scope
 from campaigns.migrate import upgrade
 from campaigns.runs import create_campaign
+from tests.processes import Sandbox, free_port, sandbox_process, stop_groups
 from tests.procs import CLARION
 from tests.seed import definition, seed_list, us_numbers
 

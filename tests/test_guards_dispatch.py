@@ -23,7 +23,7 @@ from campaigns.runs import (
 from config.settings import Settings
 from tests.fakes import FakeProvider
 from tests.seed import definition, seed_campaign, seed_list, status_counts, us_numbers
-from tests.test_dispatch import RecordingLimiter
+from tests.test_workers_dispatch import RecordingLimiter
 from workers.dispatch import Dispatcher
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import create_run, pause_campaign, start_campaign
-from tests.test_embedded import _clarion
+from tests.system.test_clarion_embedded import _clarion
 
 SPEC = (
     "name: {name}\nchannel: sms\naudience: {{lists: [l]}}\nmessage: {{body: 'Hi', from: Clarion}}\n"

@@ -164,9 +164,7 @@ def test_schedule_list_shows_the_next_mondays_in_london(
 ) -> None:
     from pathlib import Path
 
-    example = (
-        Path(__file__).resolve().parent.parent / "config" / "examples" / "weekly-newsletter.yaml"
-    )
+    example = Path(__file__).resolve().parents[2] / "config" / "examples" / "weekly-newsletter.yaml"
     with session_scope(sqlite_url) as session:
         session.add(ContactList(name="customers"))
     runner_ = CliRunner()

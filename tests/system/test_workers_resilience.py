@@ -165,7 +165,7 @@ def _redis_server(port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_redis_restart_mid_run_completes_exactly_once(pg_url: str, tmp_path: Path) -> None:
-    from bench.common import free_port
+    from tests.processes import free_port
 
     port = free_port()
     redis_proc = _redis_server(port, tmp_path / "redis.log")

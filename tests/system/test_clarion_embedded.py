@@ -11,7 +11,7 @@ import pytest
 
 from tests.procs import CLARION
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ from campaigns.db import session_scope
 from campaigns.runs import pause_campaign
 from tests.procs import clarion, processes, scaled_env, wait_for
 from tests.seed import status_counts, us_numbers
-from tests.test_resilience import (
+from tests.system.test_workers_resilience import (
     FAST,
     SCHEDULER,
     WORKER,

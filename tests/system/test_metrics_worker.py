@@ -9,9 +9,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import free_port
 from sandbox.config import SandboxConfig
 from sandbox.server import start_in_thread
+from tests.processes import free_port
 from tests.procs import clarion, clarion_json, processes, scaled_env, wait_for
 from tests.seed import seed_list, us_numbers
 

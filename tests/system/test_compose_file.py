@@ -20,7 +20,7 @@ import yaml
 
 from clarion.cli import app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
 
 # Compose's interpolation: $$ is a literal $, otherwise $NAME or ${NAME[:-?]...}.

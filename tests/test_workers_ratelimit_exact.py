@@ -1,6 +1,6 @@
 """Exact rate-limit arithmetic, on ``LocalRateLimiter`` with a clock the test moves.
 
-The Redis script follows the same rules; tests/test_ratelimit.py runs the shared
+The Redis script follows the same rules; tests/test_workers_ratelimit.py runs the shared
 behaviour on both.
 """
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from bench.common import free_port
+from tests.processes import free_port
 from tests.procs import processes, scaled_env, wait_for
 from tests.seed import us_numbers
-from tests.test_resilience import (
+from tests.system.test_workers_resilience import (
     FAST,
     SCHEDULER,
     WORKER,

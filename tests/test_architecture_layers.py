@@ -77,3 +77,13 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from workers.context import get_settings\n")
     assert imported_packages(module) == {("workers", 2)}
+
+
+def test_tests_import_no_benchmark_code() -> None:
+    # Benchmarks change for measurement's sake; the tests' helpers must not move with them.
+    importing = [
+        str(path.relative_to(ROOT))
+        for path in modules("tests")
+        if any(top == "bench" for top, _ in imported_packages(path))
+    ]
+    assert importing == []

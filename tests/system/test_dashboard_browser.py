@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RECIPIENTS = 50_000
 RATE = 2_500  # messages/s: the run takes about 20 s
 
