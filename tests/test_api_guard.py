@@ -113,3 +113,23 @@ def test_the_shared_start_checks_first(sqlite_url: str, provider: Any) -> None:
     with session_scope(sqlite_url) as session:
         assert get_campaign(session, broken).status == "draft"
         assert get_campaign(session, fine).status == "active"
+
+
+def test_api_start_refuses_what_the_balance_cannot_cover_unless_forced(
+    sqlite_url: str, provider: Any
+) -> None:
+    from decimal import Decimal
+
+    settings, handle = provider
+    handle.state.balance = Decimal("0.01")
+    seed_list(sqlite_url, "customers", us_numbers(3))
+    campaign_id = _campaign(sqlite_url, "Hi {first_name}. Reply STOP to opt out")
+    # A real broker is not needed: an unscheduled start only enqueues (in memory here).
+    with api_client(sqlite_url, **settings) as client:
+        refused = client.post(f"/api/v1/campaigns/{campaign_id}/start")
+        assert refused.status_code == 409, refused.text
+        assert "top up" in refused.json()["error"]
+        forced = client.post(f"/api/v1/campaigns/{campaign_id}/start", params={"force": "true"})
+        assert forced.status_code == 200, forced.text
+        assert forced.json()["action"] == "started"
+        assert "balance is 0.010000" in forced.json()["extra"]["forced"]

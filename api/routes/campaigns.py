@@ -201,15 +201,23 @@ class OutcomeOut(BaseModel):
     extra: dict[str, Any] = {}
 
 
-def _lifecycle(settings: Settings, campaign_id: int, action: str) -> OutcomeOut:
-    func = {
+def _lifecycle(
+    settings: Settings, campaign_id: int, action: str, **options: Any
+) -> OutcomeOut:
+    from workers.preflight import GuardError, StartRefused
+
+    func: Any = {
         "start": control.start,
         "pause": control.pause,
         "resume": control.resume,
         "cancel": control.cancel,
     }[action]
     try:
-        outcome = func(settings, campaign_id)
+        outcome = func(settings, campaign_id, **options)
+    except StartRefused as exc:  # the checks or the balance (control.start runs them)
+        raise ApiError(409, str(exc)) from None
+    except GuardError as exc:
+        raise ApiError(502, str(exc), "provider") from None
     except CampaignError as exc:
         raise _conflict(exc) from None
     data = outcome.to_json()
@@ -229,20 +237,8 @@ def start(
 ) -> OutcomeOut:
     """Start a draft after its checks pass and the balance covers it: an unscheduled
     campaign's run is expanded and sent now; a scheduled one fires on its schedule (the
-    answer says when)."""
-    from workers.preflight import GuardError, StartRefused, check_start
-
-    with session_scope(settings.database_url) as session:
-        try:
-            check_start(session, campaign_id, settings, force=force)
-        except StartRefused as exc:
-            raise ApiError(409, str(exc)) from None
-        except GuardError as exc:
-            raise ApiError(502, str(exc), "provider") from None
-        except CampaignError as exc:
-            raise _conflict(exc) from None
-        session.rollback()  # checks only
-    return _lifecycle(settings, campaign_id, "start")
+    answer says when). Check errors and a balance short of the cost answer 409."""
+    return _lifecycle(settings, campaign_id, "start", force=force)
 
 
 @router.post("/{campaign_id}/pause", response_model=OutcomeOut)
