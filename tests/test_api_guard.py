@@ -133,3 +133,21 @@ def test_api_start_refuses_what_the_balance_cannot_cover_unless_forced(
         assert forced.status_code == 200, forced.text
         assert forced.json()["action"] == "started"
         assert "balance is 0.010000" in forced.json()["extra"]["forced"]
+
+
+def test_api_create_runs_the_checks(sqlite_url: str, provider: Any) -> None:
+    settings, _ = provider
+    seed_list(sqlite_url, "customers", us_numbers(3))
+    with api_client(sqlite_url, **settings) as client:
+        refused = client.post(
+            "/api/v1/campaigns", json=definition(["customers"], body="Code {promo_code}. STOP")
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == "message.body {promo_code}"
+        assert "[placeholder_missing_all]" in refused.json()["errors"][0]["message"]
+        assert client.get("/api/v1/campaigns").json()["items"] == []
+        created = client.post(
+            "/api/v1/campaigns", json=definition(["customers"], body="Hi {first_name}, 20% off")
+        )
+        assert created.status_code == 201, created.text
+        assert [w["check"] for w in created.json()["warnings"]] == ["opt_out", "sender_id"]

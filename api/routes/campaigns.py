@@ -15,6 +15,7 @@ from api.auth import settings_of
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
 from api.pagination import CursorQuery, LimitQuery, Page, page_of
+from api.routes.guard import checked_definition
 from campaigns import runs
 from campaigns.db import session_scope
 from campaigns.definition import DefinitionError, definition_to_json, load_definition
@@ -36,10 +37,13 @@ class CampaignOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     definition: dict[str, Any]
+    # The content checks' warnings when the definition was just stored (create, update).
+    warnings: list[dict[str, str]] = []
 
     @classmethod
-    def of(cls, c: Campaign) -> CampaignOut:
+    def of(cls, c: Campaign, warnings: list[dict[str, str]] | None = None) -> CampaignOut:
         return cls(
+            warnings=warnings or [],
             id=c.id,
             name=c.name,
             channel=c.channel,
@@ -138,6 +142,8 @@ async def create(
     definition = await _definition(request)
     url = settings_of(request).database_url
 
+    settings = settings_of(request)
+
     def store() -> CampaignOut:
         with session_scope(url) as session:
             try:
@@ -146,7 +152,9 @@ async def create(
                 )
             except CampaignError as exc:
                 raise _conflict(exc) from None
-            return CampaignOut.of(campaign)
+            # The content checks against the audience: errors store nothing (422).
+            warnings = checked_definition(session, definition, settings)
+            return CampaignOut.of(campaign, warnings)
 
     return await run_in_threadpool(store)
 
@@ -169,12 +177,16 @@ async def update_draft(request: Request, campaign_id: int) -> CampaignOut:
     definition = await _definition(request)
     url = settings_of(request).database_url
 
+    settings = settings_of(request)
+
     def store() -> CampaignOut:
         with session_scope(url) as session:
             try:
-                return CampaignOut.of(runs.update_draft(session, campaign_id, definition))
+                campaign = runs.update_draft(session, campaign_id, definition)
             except CampaignError as exc:
                 raise _conflict(exc) from None
+            warnings = checked_definition(session, definition, settings)
+            return CampaignOut.of(campaign, warnings)
 
     return await run_in_threadpool(store)
 
@@ -201,9 +213,7 @@ class OutcomeOut(BaseModel):
     extra: dict[str, Any] = {}
 
 
-def _lifecycle(
-    settings: Settings, campaign_id: int, action: str, **options: Any
-) -> OutcomeOut:
+def _lifecycle(settings: Settings, campaign_id: int, action: str, **options: Any) -> OutcomeOut:
     from workers.preflight import GuardError, StartRefused
 
     func: Any = {

@@ -117,3 +117,28 @@ def test_send(
     except GuardError as exc:
         raise ApiError(502, str(exc)) from None
     return {"campaign_id": campaign_id, "messages": [r.to_json() for r in results]}
+
+
+def checked_definition(session: Any, definition: dict[str, Any], settings: Any) -> list[Any]:
+    """The checks a definition goes through when it is stored (create, update): their
+    warnings, or a 422 listing each error by field (nothing is stored)."""
+    from api.errors import ApiError
+
+    try:
+        result = run_preflight(session, load_definition(definition), settings)
+    except GuardError as exc:
+        raise ApiError(502, str(exc), "provider") from None
+    if result.errors:
+        problem = CheckProblem(
+            [{"field": f.field, "message": f"{f.message} [{f.check}]"} for f in result.errors]
+        )
+        raise problem
+    return [f.to_json() for f in result.warnings]
+
+
+class CheckProblem(ApiError):
+    """Check errors: a 422 whose ``errors`` name each field."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(422, errors[0]["message"], errors[0]["field"])
+        self.errors = errors
