@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Global rate limit, shared by every worker through Redis (0 = unlimited).
     rate_limit_requests_per_second: float = Field(default=0.0, ge=0)
     rate_limit_messages_per_second: float = Field(default=0.0, ge=0)
+    # Requests are granted this share under the request rate, with a burst of this many
+    # seconds of it (at least one request): docs/rate-limit.md.
+    rate_limit_margin: float = Field(default=0.02, ge=0, lt=1)
+    rate_limit_burst_seconds: float = Field(default=0.2, gt=0)
     retry_after_ceiling_seconds: float = Field(default=120.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_seconds: float = Field(default=2.0, gt=0)

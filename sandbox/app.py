@@ -74,6 +74,11 @@ async def api_middleware(request: web.Request, handler: Next) -> web.StreamRespo
         if path.startswith("/v1/"):
             return failure(401, "Invalid API key.")
         return error(401, "Invalid username or API key.", code="UNAUTHORIZED")
+    if state.config.arrival_jitter_ms > 0:
+        # On the way: the bucket counts the request when it arrives, as a provider's does.
+        with state.lock:
+            delay = state.faults.delay(state.config.arrival_jitter_ms / 1000)
+        await asyncio.sleep(delay)
     with state.lock:
         decision = state.limiter.take(state.config.username)
         if decision is not None and not decision.allowed:

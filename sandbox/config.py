@@ -12,6 +12,7 @@ RUNTIME_FIELDS = frozenset(
     {
         "rate_limit_rps",
         "rate_limit_burst",
+        "arrival_jitter_ms",
         "error_rate",
         "drop_rate",
         "latency_ms",
@@ -40,6 +41,9 @@ class SandboxConfig:
     voice_price_per_part: Decimal = Decimal("0.0700")  # per 300-character credit
     rate_limit_rps: float = 0.0  # requests/s per account, 0 = unlimited
     rate_limit_burst: int = 0  # bucket size (0 -> max(1, rps))
+    # Each API request spends a random 0..this long on its way before the bucket counts
+    # it: a provider counts arrivals, and the network and the client's CPU delay them.
+    arrival_jitter_ms: float = 0.0
     error_rate: float = 0.0  # share of send requests answered 500 (nothing accepted)
     drop_rate: float = 0.0  # share of send requests accepted, then connection dropped
     latency_ms: float = 0.0

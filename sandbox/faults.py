@@ -41,3 +41,7 @@ class FaultPicker:
     def chance(self, rate: float) -> bool:
         """True with probability ``rate`` (receipt failures)."""
         return rate > 0 and self._random.random() < rate
+
+    def delay(self, most: float) -> float:
+        """A delay drawn evenly from 0..``most`` (arrival jitter)."""
+        return self._random.uniform(0.0, most) if most > 0 else 0.0

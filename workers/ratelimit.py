@@ -476,9 +476,30 @@ class LocalRateLimiter:
             return self._bucket.snapshot(self._clock())
 
 
+# A provider counts requests when they arrive, and the time from our grant to the arrival
+# varies (building a 1000-message body, a worker's turn on a busy CPU, the network), so
+# requests granted exactly at its rate and burst can arrive bunched and overflow its
+# bucket. Against the configured request rate the account's limiter therefore keeps a
+# small margin (CLARION_RATE_LIMIT_MARGIN) and paces requests nearly evenly (a burst of
+# CLARION_RATE_LIMIT_BURST_SECONDS of the rate, at least one request): docs/rate-limit.md,
+# measured in bench/RESULTS.md.
+def provider_request_limits(
+    requests_per_second: float, margin: float, burst_seconds: float
+) -> tuple[float, float | None]:
+    """(rate, burst) the limiter grants requests at for a provider limit of
+    ``requests_per_second`` (0: unlimited, and the burst left to the default)."""
+    if requests_per_second <= 0:
+        return requests_per_second, None
+    return requests_per_second * (1 - margin), max(1.0, requests_per_second * burst_seconds)
+
+
 def limiter_from_settings(settings: Settings, account: str) -> RateLimiter:
     """The Redis limiter when ``redis_url`` is set (scaled mode), else the local one."""
-    rps = settings.rate_limit_requests_per_second
+    rps, burst = provider_request_limits(
+        settings.rate_limit_requests_per_second,
+        settings.rate_limit_margin,
+        settings.rate_limit_burst_seconds,
+    )
     mps = settings.rate_limit_messages_per_second
     ceiling = settings.retry_after_ceiling_seconds
     if settings.redis_url:
@@ -488,11 +509,13 @@ def limiter_from_settings(settings: Settings, account: str) -> RateLimiter:
             key_prefix=settings.redis_key_prefix,
             requests_per_second=rps,
             messages_per_second=mps,
+            burst_requests=burst,
             retry_after_ceiling=ceiling,
         )
     return LocalRateLimiter(
         account=account,
         requests_per_second=rps,
         messages_per_second=mps,
+        burst_requests=burst,
         retry_after_ceiling=ceiling,
     )
