@@ -55,6 +55,11 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument(
+        "--limiter",
+        default="",
+        help="margin,burst_seconds of Clarion's request limiter (default: the settings')",
+    )
+    parser.add_argument(
         "--jitter-ms",
         type=float,
         default=0.0,
@@ -86,6 +91,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 arrival_jitter_ms=args.jitter_ms,
             )
             extra["CLARION_RATE_LIMIT_REQUESTS_PER_SECOND"] = str(args.limit_rps)
+            if args.limiter:
+                margin, burst_seconds = args.limiter.split(",")
+                extra["CLARION_RATE_LIMIT_MARGIN"] = margin
+                extra["CLARION_RATE_LIMIT_BURST_SECONDS"] = burst_seconds
         env = env_for(db_url, sandbox, prefix, **extra)
         t_seed = time.monotonic()
         seed_contacts(db_url, "bench", args.recipients)
@@ -143,6 +152,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "workers": args.workers,
         "limit_rps": args.limit_rps,
         "jitter_ms": args.jitter_ms,
+        "limiter": args.limiter or "settings",
         "run_status": status,
         "sent": sent,
         "seconds_start_to_last_accepted": round(total, 2),
