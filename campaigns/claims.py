@@ -205,9 +205,7 @@ def drop_suppressed(session: Session, batch: list[Claimed], *, token: str) -> li
             Message.id.in_([row.id for row in batch if row.phone in opted_out]),
             Message.claim_token == token,
         )
-        .values(
-            status="suppressed", error="number opted out", claim_token=None, lease_until=None
-        )
+        .values(status="suppressed", error="number opted out", claim_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     return [row for row in batch if row.phone not in opted_out]

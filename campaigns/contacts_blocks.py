@@ -240,6 +240,10 @@ def import_blocks(
         writer.write(result, now)
         if progress is not None:
             progress(report.rows)
+    # Fresh statistics after a bulk load, as after an expansion: a campaign over this list
+    # is planned with them.
+    session.execute(text("ANALYZE contacts"))
+    session.commit()
 
 
 def _checked(jobs: Iterator[BlockJob], processes: int) -> Iterator[BlockResult]:

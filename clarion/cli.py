@@ -724,6 +724,35 @@ def schedule_list(
     console.print(table)
 
 
+messages_app = typer.Typer(help="Message rows of runs.", no_args_is_help=True)
+app.add_typer(messages_app, name="messages")
+
+
+@messages_app.command("purge")
+def messages_purge(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Runs finished longer ago than this (90d, 12w).")
+    ],
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete the message rows of runs that finished long ago; run totals stay."""
+    from campaigns.definition import parse_duration
+    from campaigns.retention import purge_messages
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise _fail(f"--older-than: {exc}") from None
+    if age.total_seconds() <= 0:
+        raise _fail(f"--older-than: a positive duration is needed, got {older_than!r}")
+    with session_scope(_db_url()) as session:
+        report = purge_messages(session, age)
+    if json_out:
+        console.print_json(json.dumps({"runs": report.runs, "messages": report.messages}))
+        return
+    console.print(f"{report.messages:,} message rows of {report.runs:,} finished runs deleted")
+
+
 # -- processes -----------------------------------------------------------------------
 
 

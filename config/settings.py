@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
 
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    # The scheduler deletes the message rows of runs finished this many days ago (0: never);
+    # run totals stay (campaigns/retention.py).
+    retention_days: float = Field(default=0.0, ge=0)
     inbound_poll_seconds: float = Field(default=15.0, gt=0)
     receipts_poll_seconds: float = Field(default=60.0, gt=0)
     # A message deferred (send window, reminder) further ahead than this is handed to the

@@ -1,4 +1,5 @@
-"""Housekeeping the scheduler runs now and then: keep the messages table vacuumed.
+"""Housekeeping the scheduler runs now and then: keep the messages table vacuumed, and
+delete the rows of runs finished longer ago than the retention (CLARION_RETENTION_DAYS).
 
 Every message row is rewritten twice during a run, and each rewrite leaves a dead entry in
 the index that claims read through. PostgreSQL's autovacuum clears them (migration 0002
@@ -9,10 +10,12 @@ slows down as it goes. This vacuums the table itself once enough dead rows pile 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import text
 
-from campaigns.db import get_engine
+from campaigns import retention
+from campaigns.db import get_engine, session_scope
 
 log = logging.getLogger(__name__)
 
@@ -35,3 +38,18 @@ def vacuum_messages_if_needed(database_url: str, threshold: int = DEAD_ROWS_THRE
         conn.execute(text("VACUUM (ANALYZE) messages"))
     log.info("vacuumed messages (%d dead rows)", dead)
     return True
+
+
+def purge_old_messages(database_url: str, retention_days: float) -> int:
+    """A bounded share of the retention purge (0 days: keep everything); rows deleted."""
+    if retention_days <= 0:
+        return 0
+    with session_scope(database_url) as session:
+        report = retention.purge_messages(
+            session,
+            timedelta(days=retention_days),
+            max_batches=retention.BATCHES_PER_HOUSEKEEPING,
+        )
+    if report.messages:
+        log.info("retention: %d message rows of finished runs deleted", report.messages)
+    return report.messages

@@ -75,5 +75,5 @@ def test_export_of_a_million_messages_streams_in_constant_memory(db_url: str) ->
     grown = (peak[0] - baseline) / 2**20
     # The CSV itself is this big; a server that built it in memory would grow by more.
     assert size / 2**20 > 40
-    print(f'memory growth {grown:.1f} MiB for {size / 2**20:.0f} MiB of CSV')
+    print(f"memory growth {grown:.1f} MiB for {size / 2**20:.0f} MiB of CSV")
     assert grown < 20, f"memory grew by {grown:.0f} MiB while streaming {size / 2**20:.0f} MiB"

@@ -12,7 +12,7 @@ import logging
 from clicksend.errors import HeldBackError, RateLimitedError
 from config.settings import get_settings
 from scheduler import tick as scheduler_tick
-from scheduler.housekeeping import vacuum_messages_if_needed
+from scheduler.housekeeping import purge_old_messages, vacuum_messages_if_needed
 from workers import context, inbound, metrics, receipts, runner
 from workers.app import app
 
@@ -78,7 +78,9 @@ def poll_receipts() -> None:
 
 @app.task(name="clarion.housekeeping", ignore_result=True)
 def housekeeping() -> None:
-    vacuum_messages_if_needed(get_settings().database_url)
+    settings = get_settings()
+    purge_old_messages(settings.database_url, settings.retention_days)
+    vacuum_messages_if_needed(settings.database_url)
 
 
 def kick(run_id: int) -> None:
