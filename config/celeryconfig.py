@@ -39,7 +39,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_default_queue": "clarion",
+        # RabbitMQ, the other broker: acks late with prefetch 1 as above (Celery's advice for
+        # long tasks); it has no visibility timeout, an unacknowledged message returns when
+        # its worker's connection closes. The limiter and the scheduler lock stay in Redis.
+        "task_default_queue": settings.broker_queue,
         "timezone": "UTC",
         "enable_utc": True,
         "worker_hijack_root_logger": False,

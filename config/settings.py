@@ -23,6 +23,10 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///clarion.db"
     broker_url: str = "memory://"
+    # The Celery queue (and, on RabbitMQ, its exchange). With a Redis broker the key prefix
+    # below keeps deployments apart; on RabbitMQ give each deployment its own vhost or its
+    # own queue name.
+    broker_queue: str = Field(default="clarion", min_length=1)
     # Redis for the global rate limit and the scheduler lock; empty means in-process
     # (the embedded default, one process only).
     redis_url: str = ""

@@ -88,6 +88,28 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
+AMQP_URL = os.environ.get("CLARION_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def queue_for(redis_prefix: str) -> str:
+    """The Celery queue of a test with this prefix: concurrent runs never share one."""
+    return "clarion-" + redis_prefix.strip(":").replace(":", "-")
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker(request: pytest.FixtureRequest, redis_prefix: str) -> Iterator[str]:
+    """Runs a scaled test once on the Redis broker and once on RabbitMQ; the test's
+    RabbitMQ queue and exchange are deleted afterwards."""
+    yield str(request.param)
+    if request.param == "amqp":
+        from kombu import Connection
+
+        with Connection(AMQP_URL) as connection:
+            channel = connection.channel()
+            channel.queue_delete(queue_for(redis_prefix))
+            channel.exchange_delete(queue_for(redis_prefix))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Tests never read the developer's own CLARION_* environment or .env file."""

@@ -1,4 +1,4 @@
-"""Real `clarion` processes for the scaled-mode tests (Redis broker, PostgreSQL)."""
+"""Real `clarion` processes for the scaled-mode tests (Redis or RabbitMQ broker, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REDIS_URL
+from tests.conftest import AMQP_URL, REDIS_URL, queue_for
 from tests.processes import CLARION, stop_groups
 
 
-def scaled_env(db_url: str, redis_prefix: str, sandbox: Any, **extra: str) -> dict[str, str]:
+def broker_url(broker: str) -> str:
+    """The broker URL of a test's ``broker`` parameter ("redis" or "amqp")."""
+    return {"redis": REDIS_URL, "amqp": AMQP_URL}[broker]
+
+
+def scaled_env(
+    db_url: str, redis_prefix: str, sandbox: Any, *, broker: str = "redis", **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
     env.update(
         CLARION_DATABASE_URL=db_url,
-        CLARION_BROKER_URL=REDIS_URL,
+        CLARION_BROKER_URL=broker_url(broker),
+        # A queue of this test's own (on RabbitMQ; on Redis the key prefix separates).
+        CLARION_BROKER_QUEUE=queue_for(redis_prefix),
         CLARION_REDIS_URL=REDIS_URL,
         CLARION_REDIS_KEY_PREFIX=redis_prefix,
         CLARION_PROVIDER="sandbox",

@@ -111,7 +111,9 @@ def test_services_and_their_commands() -> None:
         assert services[name]["command"][0] in commands, name
     assert "ports" not in services["worker"], "workers must scale with --scale"
     env = services["worker"]["environment"]
-    assert env["CLARION_BROKER_URL"].startswith("redis://")
+    # Redis unless CLARION_BROKER_URL says otherwise (RabbitMQ: the rabbitmq profile).
+    assert env["CLARION_BROKER_URL"] == "${CLARION_BROKER_URL:-redis://redis:6379/0}"
+    assert services["rabbitmq"]["profiles"] == ["rabbitmq"]
     assert env["CLARION_DATABASE_URL"].startswith("postgresql://")
     assert all(name.startswith("CLARION_") for name in env)
     api = services["api"]

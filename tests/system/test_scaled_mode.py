@@ -1,5 +1,5 @@
-"""Scaled mode for real: PostgreSQL, the Redis broker, two `clarion worker` processes and
-the scheduler, driven through the CLI, checked against the sandbox's ledger."""
+"""Scaled mode for real: PostgreSQL, the Redis or the RabbitMQ broker, two `clarion worker`
+processes and the scheduler, driven through the CLI, checked against the sandbox's ledger."""
 
 from __future__ import annotations
 
@@ -35,11 +35,11 @@ def _write_csv(path: Path, phones: list[str], bad: list[str]) -> None:
 
 
 def test_two_workers_send_each_valid_recipient_exactly_once(
-    pg_url: str, redis_prefix: str, tmp_path: Path
+    pg_url: str, redis_prefix: str, broker: str, tmp_path: Path
 ) -> None:
     sandbox = start_in_thread(SandboxConfig(api_key="scaled-test-key"))
     try:
-        env = scaled_env(pg_url, redis_prefix, sandbox, CLARION_BATCH_SIZE="250")
+        env = scaled_env(pg_url, redis_prefix, sandbox, broker=broker, CLARION_BATCH_SIZE="250")
         valid = us_numbers(3000)
         contacts = tmp_path / "contacts.csv"
         _write_csv(contacts, valid, bad=["12345", "not a number"])
