@@ -20,12 +20,11 @@ from clarion.cli import (
     console,
     get_settings,
     lists_app,
+    messages_app,
     session_scope,
 )
 
-messages_app = typer.Typer(help="Messages of a run.", no_args_is_help=True)
 optouts_app = typer.Typer(help="Opt-outs (the suppression list).", no_args_is_help=True)
-app.add_typer(messages_app, name="messages")
 app.add_typer(optouts_app, name="optouts")
 
 

@@ -724,7 +724,7 @@ def schedule_list(
     console.print(table)
 
 
-messages_app = typer.Typer(help="Message rows of runs.", no_args_is_help=True)
+messages_app = typer.Typer(help="Messages of runs: export, purge.", no_args_is_help=True)
 app.add_typer(messages_app, name="messages")
 
 
