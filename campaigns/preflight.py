@@ -33,6 +33,7 @@ class Preflight:
     balance: Decimal | None = None
     currency: str | None = None
     notes: list[str] = field(default_factory=list)
+    balance_error: str | None = None  # GET /account failed: the cost cannot be compared
 
     @property
     def errors(self) -> list[checks.Finding]:
@@ -52,6 +53,11 @@ class Preflight:
         return self.balance is not None and self.cost > self.balance
 
     def balance_problem(self) -> str | None:
+        if self.balance_error is not None:
+            return (
+                f"the balance could not be read ({self.balance_error}), so the cost "
+                f"({self.cost}) was not compared with it: start with --force to send anyway"
+            )
         if not self.short_of_balance:
             return None
         source = "the provider's price" if self.provider else "estimated"
@@ -134,8 +140,11 @@ def preflight(
     elif defn.channel == "voice":
         result.notes.append("message.lang: not checked (no provider)")
     if client is not None and check_balance:
-        account = client.account()
-        result.balance, result.currency = account.balance, account.currency
+        try:
+            account = client.account()
+            result.balance, result.currency = account.balance, account.currency
+        except ClickSendError as exc:
+            result.balance_error = str(exc)
     levels = checks.levels_for(defn, configured_levels)
     result.findings = checks.judge(problems, levels)
     # Errors first, then by check name: a stable order to read and to test.

@@ -151,3 +151,28 @@ def test_api_create_runs_the_checks(sqlite_url: str, provider: Any) -> None:
         )
         assert created.status_code == 201, created.text
         assert [w["check"] for w in created.json()["warnings"]] == ["opt_out", "sender_id"]
+
+
+def test_an_unreadable_balance_stops_a_start_unless_forced(sqlite_url: str) -> None:
+    from campaigns.runs import get_campaign
+    from config.settings import Settings
+    from workers import control
+    from workers.preflight import StartRefused
+
+    # Nothing listens on the discard port: GET /account cannot be answered.
+    settings = Settings(
+        database_url=sqlite_url,
+        provider="clicksend",
+        clicksend_base_url="http://127.0.0.1:9/v3",
+        clicksend_username="u",
+        clicksend_api_key="k",
+        http_timeout_seconds=2,
+    )
+    seed_list(sqlite_url, "customers", us_numbers(2))
+    campaign_id = _campaign(sqlite_url, "Hi {first_name}. Reply STOP to opt out")
+    with pytest.raises(StartRefused, match="balance could not be read"):
+        control.start(settings, campaign_id, enqueue=False)
+    outcome = control.start(settings, campaign_id, enqueue=False, force=True)
+    assert outcome.action == "started" and "could not be read" in outcome.to_json()["forced"]
+    with session_scope(sqlite_url) as session:
+        assert get_campaign(session, campaign_id).status == "active"

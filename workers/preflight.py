@@ -87,9 +87,8 @@ def run_preflight(
                 voice_lang_ttl=settings.voice_lang_cache_seconds,
                 http_timeout=settings.http_timeout_seconds,
             )
-        except ClickSendError as exc:
-            what = "balance" if balance else "price"
-            raise GuardError(f"the provider's {what} could not be read: {exc}") from None
+        except ClickSendError as exc:  # the provider's price, asked for explicitly
+            raise GuardError(f"the provider's price could not be read: {exc}") from None
         except ValueError as exc:  # CLARION_CHECKS
             raise GuardError(str(exc)) from None
 
