@@ -122,3 +122,23 @@ def test_start_refuses_a_run_the_balance_cannot_cover_unless_forced(
         assert forced.exit_code == 0, forced.output
         # The sandbox then refuses what the balance cannot pay for, message by message.
         assert json.loads(forced.stdout)["counts"]["sent"] == 8
+
+
+def test_a_run_pauses_itself_at_its_budget_end_to_end(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path
+) -> None:
+    seed_list(sqlite_url, "customers", us_numbers(10))
+    seed_list(sqlite_url, "vip", [])
+    monkeypatch.setenv("CLARION_BATCH_SIZE", "2")
+    with sandbox_env(monkeypatch, sqlite_url) as sandbox:
+        # 0.025 a message: two batches of two fit under 0.10, a third would cross it.
+        campaign_id = _create(
+            tmp_path, "Hi {first_name}. Reply STOP to opt out", budget={"run": "0.10"}
+        )
+        started = _cli("campaign", "start", str(campaign_id), "--json")
+        assert started.exit_code == 0, started.output
+        status = json.loads(started.stdout)
+        assert status["status"] == "paused"
+        assert "run cap of 0.10 would be crossed" in status["status_reason"]
+        assert status["counts"]["sent"] == 4 and status["counts"]["pending"] == 6
+        assert sandbox.state.summary()["messages_accepted"] == 4
