@@ -222,3 +222,25 @@ def test_media_file(media: str) -> None:
     assert "text/html" in (checks.media_problem(f"{media}/html.jpg") or "")
     assert "HTTP 404" in (checks.media_problem(f"{media}/missing.jpg") or "")
     assert "not reachable" in (checks.media_problem("http://127.0.0.1:9/x.jpg", timeout=2) or "")
+
+
+def test_definition_keys_for_checks_budget_and_canary_name_the_field() -> None:
+    from campaigns.definition import DefinitionError
+
+    base = {"name": "c", "channel": "sms", "audience": {"lists": ["x"]}, "message": {"body": "b"}}
+    with pytest.raises(DefinitionError) as bad:
+        load_definition(
+            {
+                **base,
+                "checks": {"url": "off"},
+                "budget": {"run": "-5"},
+                "canary": {"first": "150%", "max_failure_rate": "half"},
+            }
+        )
+    errors = "\n".join(bad.value.errors)
+    assert "checks: unknown check 'url'" in errors
+    assert "budget.run: input should be greater than 0" in errors
+    assert "canary.first:" in errors and "canary.max_failure_rate: not a share" in errors
+    good = load_definition({**base, "canary": {"first": "2%"}, "budget": {"campaign": 10}})
+    assert good.canary is not None and good.canary.slice_size(1000) == 20
+    assert good.canary.max_failure_rate == 0.05
