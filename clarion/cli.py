@@ -45,7 +45,8 @@ def session_scope(url: str) -> AbstractContextManager[Session]:
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
+    # soft_wrap: one line however narrow the terminal, for people and for scripts.
+    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code=1)
 
 

@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     frequency_cap: str = ""
     frequency_policy: Literal["defer", "skip"] = "defer"
 
+    def missing_credentials(self) -> list[str]:
+        """The credential variables the configured provider needs that are empty."""
+        if self.provider == "clicksend":
+            needed = {
+                "CLARION_CLICKSEND_USERNAME": self.clicksend_username,
+                "CLARION_CLICKSEND_API_KEY": self.clicksend_api_key.get_secret_value(),
+            }
+        elif self.provider == "skillboss":
+            needed = {"CLARION_SKILLBOSS_API_KEY": self.skillboss_api_key.get_secret_value()}
+        else:
+            needed = {"CLARION_SANDBOX_API_KEY": self.sandbox_api_key.get_secret_value()}
+        return [name for name, value in needed.items() if not value.strip()]
+
     def provider_credentials(self) -> tuple[str, str, str]:
         """(base_url, username, api_key) of the configured ClickSend-compatible provider."""
         if self.provider == "sandbox":

@@ -91,3 +91,30 @@ def test_no_password_in_the_error(tmp_path: Path, password: str) -> None:
         tmp_path, "lists", "list", CLARION_DATABASE_URL=f"postgresql://u:{password}@127.0.0.1:1/x"
     )
     assert password not in result.stderr + result.stdout
+
+
+def test_missing_provider_credentials_are_named_before_a_run_starts(tmp_path: Path) -> None:
+    from sqlalchemy import func, select
+
+    from campaigns.db import session_scope
+    from campaigns.models import Run
+
+    contacts = tmp_path / "c.csv"
+    contacts.write_text("phone_number\n+12015550123\n")
+    spec = tmp_path / "c.yaml"
+    spec.write_text(
+        "name: t\nchannel: sms\naudience: {lists: [l]}\nmessage: {body: 'Hi', from: Clarion}\n"
+    )
+    assert _run(tmp_path, "lists", "import", str(contacts), "--list", "l").returncode == 0
+    assert _run(tmp_path, "campaign", "create", str(spec)).returncode == 0
+    result = _run(
+        tmp_path,
+        "campaign",
+        "start",
+        "1",
+        CLARION_PROVIDER="clicksend",
+        CLARION_BROKER_URL="redis://127.0.0.1:6379/0",
+    )
+    _one_line(result, "CLARION_CLICKSEND_USERNAME", "CLARION_CLICKSEND_API_KEY")
+    with session_scope(f"sqlite:///{tmp_path}/c.db") as session:
+        assert session.scalar(select(func.count()).select_from(Run)) == 0

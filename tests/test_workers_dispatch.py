@@ -130,13 +130,28 @@ def test_429_gives_batch_back_without_an_attempt_and_blocks(sqlite_url: str) -> 
 def test_transient_errors_retry_then_fail_with_reason(sqlite_url: str) -> None:
     phones = us_numbers(2)
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=3)
-    provider.script = [ConnectionFailedError("connection refused")] * 10
+    provider.script = [{p: "INTERNAL_ERROR" for p in phones}] * 10
     _drain(dispatcher, run_id)
-    assert 3 <= provider.requests <= 6
+    assert provider.requests == 3
     with session_scope(sqlite_url) as session:
         rows = session.scalars(select(Message).where(Message.run_id == run_id)).all()
     assert {r.status for r in rows} == {"failed"}
     assert all(r.attempts == 3 and "after 3 attempts" in (r.error or "") for r in rows)
+    assert provider.sent == []
+
+
+def test_a_provider_never_reached_pauses_instead_of_failing(sqlite_url: str) -> None:
+    phones = us_numbers(2)
+    dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=3)
+    provider.script = [ConnectionFailedError("connection refused")] * 10
+    _drain(dispatcher, run_id)
+    assert provider.requests == 3
+    with session_scope(sqlite_url) as session:
+        rows = session.scalars(select(Message).where(Message.run_id == run_id)).all()
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "paused"
+        assert "cannot reach the provider" in (run.status_reason or "")
+    assert {r.status for r in rows} == {"pending"}
     assert provider.sent == []
 
 

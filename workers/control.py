@@ -71,6 +71,17 @@ def next_occurrence(settings: Settings, campaign_id: int) -> tuple[datetime | No
     return items[0].next[0], items[0].zone
 
 
+def require_credentials(settings: Settings) -> None:
+    """Refuse to start a campaign the provider would refuse anyway: say which variables
+    are empty before a run exists."""
+    missing = settings.missing_credentials()
+    if missing:
+        raise runs.CampaignError(
+            f"{' and '.join(missing)}: not set; the {settings.provider} provider needs "
+            f"{'them' if len(missing) > 1 else 'it'} before a campaign can start"
+        )
+
+
 def start(
     settings: Settings,
     campaign_id: int,
@@ -85,6 +96,7 @@ def start(
     Its checks run first (``workers.preflight.check_start``): a check error, or a cost
     the balance cannot cover unless ``force``, raises StartRefused (a CampaignError)
     with the findings; warnings come back in the answer."""
+    require_credentials(settings)
     with session_scope(settings.database_url) as session:
         checked = preflight.check_start(
             session, campaign_id, settings, force=force, provider_price=provider_price

@@ -217,6 +217,18 @@ class Dispatcher:
             session.commit()
             return Outcome("stopped")
         if isinstance(exc, ConnectionFailedError):
+            if any(row.attempts + 1 >= self.settings.max_attempts for row in batch):
+                # Retried to the end and still no connection: the provider is down or the
+                # URL is wrong, not these messages. Like a 401, pause with the reason
+                # rather than fail every message; resume sends them once it is back.
+                claims.release(session, token)
+                pause_campaign(
+                    session,
+                    run.campaign_id,
+                    reason=f"cannot reach the provider ({exc}); resume when it is back",
+                )
+                session.commit()
+                return Outcome("stopped")
             self._retry_all(session, token, batch, f"connection failed: {exc}")
             return Outcome("again")
         if isinstance(exc, OutcomeUnknownError):

@@ -230,6 +230,10 @@ def _lifecycle(settings: Settings, campaign_id: int, action: str, **options: Any
         raise ApiError(502, str(exc), "provider") from None
     except CampaignError as exc:
         raise _conflict(exc) from None
+    return _outcome_out(outcome)
+
+
+def _outcome_out(outcome: control.Outcome) -> OutcomeOut:
     data = outcome.to_json()
     extra = {k: v for k, v in data.items() if k not in OutcomeOut.model_fields}
     return OutcomeOut(
