@@ -66,6 +66,12 @@ def run_demo(
     console.print(
         f"demo finished in {time.monotonic() - began:.1f} s (database: {DEMO_DIR / 'demo.db'})"
     )
+    # The demo keeps its own database, so the default one stays the user's.
+    console.print(
+        "look at it again with: "
+        f"CLARION_DATABASE_URL=sqlite:///{DEMO_DIR}/demo.db clarion campaign status {campaign.id}",
+        soft_wrap=True,
+    )
 
 
 def _record_opt_outs(sandbox_root: str | None, contacts: Path) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -44,6 +45,20 @@ def test_demo_sends_the_example_campaign_exactly_once(tmp_path: Path) -> None:
     assert "missing field first_name" in out
     assert "0 recipients received more than one" in out
     assert (tmp_path / ".clarion" / "demo.db").exists()
+    # The demo says how to look at its campaign again, and that works.
+    hint = re.search(r"look at it again with: CLARION_DATABASE_URL=(\S+) clarion (.+)", out)
+    assert hint, out[-1000:]
+    env = _env(tmp_path) | {"CLARION_DATABASE_URL": hint.group(1)}
+    status = subprocess.run(
+        [*CLARION, *hint.group(2).split(), "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["counts"]["sent"] > 9900
 
 
 def test_embedded_start_runs_the_campaign_in_the_command(tmp_path: Path) -> None:
