@@ -83,8 +83,16 @@ def run_serve(console: Console, host: str, port: int) -> None:
 
 
 def run_api(console: Console, host: str, port: int, workers: int) -> None:
-    if not get_settings().api_token_list():
+    settings = get_settings()
+    if not settings.api_token_list():
         console.print("[yellow]warning:[/yellow] CLARION_API_TOKENS is empty: every call gets 401")
+    if settings.broker_url.startswith("memory://"):
+        # The scaled API hands work to workers through the broker; an in-process broker
+        # here reaches none (the embedded mode is `clarion serve`).
+        console.print(
+            "[yellow]warning:[/yellow] CLARION_BROKER_URL is memory://: no worker would get "
+            "the runs this API starts; set the broker the workers use, or run `clarion serve`"
+        )
     console.print(f"clarion api on http://{host}:{port} (OpenAPI at /openapi.json)")
     uvicorn.run(
         "api.app:create_app",

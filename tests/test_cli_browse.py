@@ -40,7 +40,12 @@ def test_campaigns_messages_and_version(sqlite_url: str, cli: CliRunner, tmp_pat
         session.execute(
             insert(Message),
             [
-                {"run_id": run_id, "phone": phones[0], "status": "sent"},
+                {
+                    "run_id": run_id,
+                    "phone": phones[0],
+                    "status": "sent",
+                    "delivery_status": "delivered",
+                },
                 {"run_id": run_id, "phone": phones[1], "status": "failed", "error": "INVALID"},
                 {"run_id": run_id, "phone": phones[2], "status": "failed", "error": "INVALID"},
             ],
@@ -55,6 +60,9 @@ def test_campaigns_messages_and_version(sqlite_url: str, cli: CliRunner, tmp_pat
     assert shown["definition"]["audience"]["lists"] == ["customers"]
     assert shown["latest_run"]["counts"]["failed"] == 2
     assert "test-campaign" in _ok(cli, "campaign", "show", str(campaign_id))
+    status = json.loads(_ok(cli, "campaign", "status", str(campaign_id), "--json"))
+    assert (status["delivered"], status["undelivered"]) == (1, 0)
+    assert "delivered (receipts)" in _ok(cli, "campaign", "status", str(campaign_id))
     out = tmp_path / "failed.csv"
     _ok(cli, "messages", "export", str(run_id), "--status", "failed", "--out", str(out))
     rows = list(csv.DictReader(out.open()))

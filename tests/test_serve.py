@@ -98,3 +98,90 @@ def test_pause_and_resume_through_the_api_reach_everyone_once(
         assert sorted(ledger["by_recipient"]) == sorted(served.phones)
         again = served.api("POST", f"/api/v1/campaigns/{cid}/pause")
         assert again.status_code == 409 and "finished" in again.json()["error"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_a_restart_picks_up(sqlite_url: str, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+
+    import httpx
+
+    from campaigns.db import session_scope as scope
+    from campaigns.migrate import upgrade
+    from campaigns.runs import create_campaign
+    from tests.processes import free_port, sandbox_process
+    from tests.procs import CLARION
+    from tests.seed import definition, seed_list, us_numbers
+
+    upgrade(sqlite_url)
+    phones = us_numbers(200)
+    seed_list(sqlite_url, "customers", phones)
+    with scope(sqlite_url) as session:
+        cid = create_campaign(session, definition(["customers"], name="restart")).id
+    token = "restart-token-0123456789"
+    with sandbox_process(tmp_path) as sandbox:
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CLARION_")}
+        env.update(
+            CLARION_DATABASE_URL=sqlite_url,
+            CLARION_SANDBOX_URL=sandbox.base_url,
+            CLARION_SANDBOX_API_KEY=sandbox.api_key,
+            CLARION_API_TOKENS=token,
+            CLARION_RATE_LIMIT_MESSAGES_PER_SECOND="40",
+            CLARION_BATCH_SIZE="10",
+            CLARION_LOG_LEVEL="WARNING",
+        )
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def serve() -> subprocess.Popen[str]:
+            proc = subprocess.Popen(
+                [*CLARION, "serve", "--port", str(port)],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+
+            def up() -> bool:
+                try:
+                    return httpx.get(f"{url}/health", timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            _wait(up, 60, "clarion serve")
+            return proc
+
+        def sent() -> int:
+            stats = httpx.get(f"{url}/api/v1/campaigns/{cid}/stats", headers=headers).json()
+            return int((stats.get("counts") or {}).get("sent", 0))
+
+        first = serve()
+        try:
+            started = httpx.post(f"{url}/api/v1/campaigns/{cid}/start", headers=headers)
+            assert started.status_code == 200, started.text
+            _wait(lambda: sent() >= 40, 60, "the first messages")
+        finally:
+            first.send_signal(signal.SIGINT)
+            out, _ = first.communicate(timeout=60)
+        assert first.returncode == 0, out
+        assert "stopped" in out and "Traceback" not in out
+        with scope(sqlite_url) as session:
+            claimed = session.scalar(select(func.count()).where(Message.status == "claimed"))
+            done = session.scalar(select(func.count()).where(Message.status == "sent"))
+        assert claimed == 0, "the batch on the wire settled before the process ended"
+        assert done is not None and 40 <= done < 200, done
+        second = serve()
+        try:
+            _wait(lambda: sent() == 200, 60, "the rest after the restart")
+        finally:
+            second.send_signal(signal.SIGINT)
+            second.communicate(timeout=60)
+        with scope(sqlite_url) as session:
+            key = session.scalars(select(Run.key).where(Run.campaign_id == cid)).one()
+        ledger = sandbox.ledger(key)
+        assert ledger["accepted_total"] == 200 and ledger["duplicates"] == []
