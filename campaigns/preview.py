@@ -283,7 +283,8 @@ def preview(
                 shown.append(_shown(phone, country, "suppressed", "", "number opted out"))
             continue
         fields = dict(zip(used, row[3:], strict=True))
-        missing = [n for n in names if not (fields[n] or "").strip()]
+        # A JSON number comes back as a number on SQLite: str() it, as rendering does.
+        missing = [n for n in names if fields[n] is None or not str(fields[n]).strip()]
         if missing:
             for name in missing:
                 missing_fields[name] += 1

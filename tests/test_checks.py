@@ -244,3 +244,15 @@ def test_definition_keys_for_checks_budget_and_canary_name_the_field() -> None:
     good = load_definition({**base, "canary": {"first": "2%"}, "budget": {"campaign": 10}})
     assert good.canary is not None and good.canary.slice_size(1000) == 20
     assert good.canary.max_failure_rate == 0.05
+
+
+def test_numeric_field_values_count_as_present(db_url: str) -> None:
+    _seed(db_url, [("+12015550100", {"visits": 3}), ("+12015550101", {"visits": 0})])
+    defn = _defn(body="Visits: {visits}. Reply STOP", _top={"purpose": "transactional"})
+    with session_scope(db_url) as session:
+        result = preflight(session, defn, PRICES, sample=2)
+    assert result.findings == []
+    assert [m.body for m in result.preview.messages] == [
+        "Visits: 3. Reply STOP",
+        "Visits: 0. Reply STOP",
+    ]
