@@ -98,3 +98,20 @@ def test_campaign_status_shows_why_a_campaign_is_stuck(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "paused" in result.output
     assert "schedule.cron" in result.output and "never fires" in result.output
+
+
+def test_the_api_shows_the_stored_error(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.apiclient import api_client
+
+    seed_list(sqlite_url, "customers", us_numbers(1))
+    explodes = _scheduled(sqlite_url, "explodes", {"send_at": "2026-12-01T09:00Z"})
+
+    def timing(defn: Any) -> Any:
+        raise RuntimeError("database hiccup while timing")
+
+    monkeypatch.setattr(tick_module, "campaign_timing", timing)
+    tick(Settings(database_url=sqlite_url), now=NOW)
+    with api_client(sqlite_url) as client:
+        answer = client.get(f"/api/v1/campaigns/{explodes}").json()
+    assert answer["status"] == "active"
+    assert answer["error"] == "RuntimeError: database hiccup while timing"

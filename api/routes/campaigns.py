@@ -34,6 +34,8 @@ class CampaignOut(BaseModel):
     channel: str
     status: str
     status_reason: str | None
+    # The scheduler's last error with this campaign (it stays active and is tried again).
+    error: str | None = None
     created_at: datetime
     started_at: datetime | None
     definition: dict[str, Any]
@@ -49,6 +51,7 @@ class CampaignOut(BaseModel):
             channel=c.channel,
             status=c.status,
             status_reason=c.status_reason,
+            error=c.error,
             created_at=c.created_at,
             started_at=c.started_at,
             definition=c.definition,
