@@ -1,11 +1,12 @@
-"""Counts by status of a run, kept fresh in the background for the pages that show them.
+"""Counts of a run for the pages that show them, kept fresh in the background.
 
-Counting a million rows by status reads a million index entries (about 190 ms on the
-project's machine), too slow to do on every page load and every refresh of a live page.
-So a page gets the last counts at once, and a stale entry of an active run is recounted
-by one background thread; a finished run's counts never change and are kept. The active
-runs are counted once when the app starts; a run first looked at later (a finished one,
-a new one) is counted in that request.
+A page must not count a million rows in the request. By status, PostgreSQL keeps a run's
+totals as it goes (``campaigns.stats``), but SQLite counts the rows, and the delivery
+receipts and the failures by reason are counted from the messages everywhere. So a page gets
+the last counts at once, and a stale entry of an active run is recounted by one background
+thread; a finished run's counts never change and are kept. The active runs are counted once
+when the app starts; a run first looked at later (a finished one, a new one) is counted in
+that request.
 """
 
 from __future__ import annotations
