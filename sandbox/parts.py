@@ -25,6 +25,10 @@ _DEFAULT_ALPHABET = (
 _SEPTETS = {ch: 1 for ch in _DEFAULT_ALPHABET if ch != "\x00"}
 _SEPTETS.update({ch: 2 for ch in "\f^{}\\[]~|€"})  # extension table: escape + character
 
+# Deletes every default-alphabet character: what a text leaves behind decides its encoding
+# (str.translate runs in C; most texts are plain and leave nothing).
+_WITHOUT_DEFAULT = str.maketrans(dict.fromkeys(ch for ch in _SEPTETS if _SEPTETS[ch] == 1))
+
 _SMS_LIMITS = {"gsm7": (160, 153), "ucs2": (70, 67)}
 _SMS_MAX_PARTS = 6
 _VOICE_CHARS, _VOICE_MAX_PARTS = 300, 4
@@ -38,6 +42,12 @@ def _sizes(body: str) -> tuple[str, list[int]]:
 
 def sms_parts(body: str) -> int:
     """Parts of an SMS body as ClickSend bills them (0 for an empty body)."""
+    if not body.translate(_WITHOUT_DEFAULT):  # one septet per character
+        single, multi = _SMS_LIMITS["gsm7"]
+        length = len(body)
+        if length <= single:
+            return 1 if length else 0
+        return min(-(-length // multi), _SMS_MAX_PARTS)
     encoding, sizes = _sizes(body)
     single, multi = _SMS_LIMITS[encoding]
     if sum(sizes) <= single:
