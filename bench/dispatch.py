@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,12 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument(
+        "--broker",
+        default="redis",
+        choices=["redis", "amqp"],
+        help="Celery broker: Redis, or RabbitMQ at BENCH_AMQP_URL (a queue of its own)",
+    )
+    parser.add_argument(
         "--limiter",
         default="",
         help="margin,burst_seconds of Clarion's request limiter (default: the settings')",
@@ -72,12 +79,16 @@ def main() -> None:
         help="stop once the run is expanded; report how long expanding took",
     )
     args = parser.parse_args()
-    print(json.dumps(run(args), indent=2))
-
-
-def run(args: argparse.Namespace) -> dict[str, object]:
-    log_dir = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
     prefix = f"clarion-bench:{uuid.uuid4().hex[:8]}:"
+    try:
+        print(json.dumps(run(args, prefix), indent=2))
+    finally:
+        if args.broker == "amqp":
+            _drop_queue("clarion-" + prefix.strip(":").replace(":", "-"))
+
+
+def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
+    log_dir = Path(tempfile.mkdtemp(prefix="clarion-bench-"))
     with scratch_database() as db_url, sandbox_process(log_dir) as sandbox:
         extra = {
             "CLARION_BATCH_SIZE": str(args.batch_size),
@@ -95,6 +106,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 margin, burst_seconds = args.limiter.split(",")
                 extra["CLARION_RATE_LIMIT_MARGIN"] = margin
                 extra["CLARION_RATE_LIMIT_BURST_SECONDS"] = burst_seconds
+        if args.broker == "amqp":
+            extra["CLARION_BROKER_URL"] = AMQP_URL
+            extra["CLARION_BROKER_QUEUE"] = "clarion-" + prefix.strip(":").replace(":", "-")
         env = env_for(db_url, sandbox, prefix, **extra)
         t_seed = time.monotonic()
         seed_contacts(db_url, "bench", args.recipients)
@@ -150,6 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     result: dict[str, object] = {
         "recipients": args.recipients,
         "workers": args.workers,
+        "broker": args.broker,
         "limit_rps": args.limit_rps,
         "jitter_ms": args.jitter_ms,
         "limiter": args.limiter or "settings",
@@ -185,6 +200,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         accepted = requests - throttled
         result["accepted_requests_per_limit"] = round(accepted / (dispatch * args.limit_rps), 4)
     return result
+
+
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _drop_queue(name: str) -> None:
+    from kombu import Connection
+
+    with Connection(AMQP_URL) as connection:
+        channel = connection.channel()
+        channel.queue_delete(name)
+        channel.exchange_delete(name)
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
