@@ -53,6 +53,44 @@ def sender(db_url: str, run_id: int) -> None:
             session.commit()
 
 
+def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
+    """EXPLAIN ANALYZE of a claim of 1000 rows and of the settle of a claimed batch (as
+    campaigns.claims writes them), each rolled back, at the run's full size."""
+    import psycopg
+
+    from campaigns.db import normalise_url
+
+    claim = (
+        "UPDATE messages SET status = 'claimed', claim_token = %(t)s, lease_until = now(),"
+        " attempted_at = now() WHERE messages.id = ANY(ARRAY(SELECT messages.id FROM messages"
+        " WHERE messages.run_id = %(r)s AND messages.status = 'pending' AND"
+        " (messages.not_before IS NULL OR messages.not_before <= now())"
+        " ORDER BY messages.status, messages.id LIMIT 1000 FOR UPDATE SKIP LOCKED))"
+        " AND messages.status = 'pending'"
+        " RETURNING messages.id, messages.phone, messages.body, messages.attempts"
+    )
+    settle = (
+        "UPDATE messages AS m SET provider_message_id = v.provider_message_id,"
+        " status = 'sent', claim_token = NULL, sent_at = now(), price = 0.0825, parts = 1"
+        " FROM unnest(%(ids)s::bigint[], %(pm)s::varchar[], %(tok)s::varchar[])"
+        " AS v(id, provider_message_id, token)"
+        " WHERE m.id = ANY(%(ids)s::bigint[]) AND m.id = v.id AND m.claim_token = v.token"
+    )
+    dsn = normalise_url(db_url).replace("postgresql+psycopg://", "postgresql://")
+    plans = {}
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + claim, {"t": "x", "r": run_id})
+        plans["claim (1000 of 1,000,000 pending)"] = "\n".join(r[0] for r in rows)
+        conn.rollback()
+        ids = [r[0] for r in conn.execute(claim, {"t": "plan", "r": run_id})]
+        conn.commit()
+        params = {"ids": ids, "pm": [f"p{i}" for i in ids], "tok": ["plan"] * len(ids)}
+        rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + settle, params)
+        plans["settle (a batch of 1000)"] = "\n".join(r[0] for r in rows)
+        conn.rollback()
+    return plans
+
+
 def counted(session: object, run_id: int) -> None:
     """The figures counted from the rows (the status before run totals were kept)."""
     from campaigns.models import Message
@@ -100,6 +138,7 @@ def main() -> None:
             run_id = run.id
         with session_scope(db_url) as session:
             expand_run(session, run_id, chunk_size=20_000)
+        write_plans = explain_writes(db_url, run_id)
         proc = subprocess.Popen([sys.executable, __file__, "--sender", db_url, str(run_id)])
         try:
             time.sleep(3)  # sending under way
@@ -137,7 +176,7 @@ def main() -> None:
     print("| status from | median ms | p95 ms |")
     print(f"| run totals (run_stats) | {statistics.median(kept):.1f} | {q(kept, n=20)[-1]:.1f} |")
     print(f"| counting the rows | {statistics.median(rows):.1f} | {q(rows, n=20)[-1]:.1f} |")
-    for name, plan in explained.items():
+    for name, plan in {**write_plans, **explained}.items():
         print(f"\n{name}:\n{plan}")
 
 

@@ -1,0 +1,73 @@
+"""Growth: the end-to-end run (bench/dispatch.py) at several sizes; time and CPU per
+message at each, to show the cost per message stays flat as the run grows.
+
+    flock /tmp/bench.lock .venv/bin/python bench/growth.py --sizes 10000,100000,1000000 \
+        --runs 3,3,1
+
+Each size runs ``bench/dispatch.py --recipients N --workers 2`` in a process of its own
+(fresh database, Redis broker, two workers, the scheduler, the sandbox) the given number
+of times; prints a row per run and the median per size: seconds, messages per second,
+and CPU-seconds per 1000 messages of the workers, PostgreSQL and the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def one(size: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, str(HERE / "dispatch.py"), "--recipients", str(size), "--workers", "2"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result = json.loads(out)
+    assert result["ledger_exact"], result
+    cpu = result["cpu_seconds_per_1000_messages"]
+    return {
+        "seconds": result["seconds_start_to_last_accepted"],
+        "per_s": result["msg_per_s_start_to_last_accepted"],
+        "workers": cpu["workers"],
+        "postgresql": cpu["postgresql"],
+        "sandbox": cpu["sandbox"],
+        "cpu": cpu["workers"] + cpu["postgresql"] + cpu["sandbox"],
+    }
+
+
+def row(size: str, run: str, r: dict[str, float]) -> str:
+    return (
+        f"| {size} | {run} | {r['seconds']:.1f} | {r['per_s']:,.0f} | {r['cpu']:.3f}"
+        f" | {r['workers']:.3f} | {r['postgresql']:.3f} | {r['sandbox']:.3f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--runs", default="3,3,1")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    runs = [int(r) for r in args.runs.split(",")]
+    print(
+        "| recipients | run | seconds | msg/s | CPU-s per 1000 msgs | workers | PostgreSQL"
+        " | sandbox |"
+    )
+    for size, count in zip(sizes, runs, strict=True):
+        results = []
+        for run in range(1, count + 1):
+            results.append(one(size))
+            print(row(f"{size:,}", str(run), results[-1]), flush=True)
+        med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+        print(row(f"{size:,}", "**median**", med), flush=True)
+
+
+if __name__ == "__main__":
+    main()
