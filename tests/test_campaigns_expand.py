@@ -160,3 +160,20 @@ def test_rows_another_expansion_wrote_meanwhile_are_not_written_twice(pg_url: st
     assert set(rows) == set(phones) and report.messages == 10
     assert rows[phones[6]].body == "other"  # kept, not duplicated
     assert rows[phones[7]].body == "Hi N7, 20% off"
+
+
+def test_each_chunk_of_the_audience_is_read_along_the_primary_key(sqlite_url: str) -> None:
+    """A chunk is the next contacts after the last id: read off the primary key, not by
+    searching the list's whole index and sorting it (quadratic in the list's size)."""
+    from campaigns.expand import _ContactReader
+
+    seed_list(sqlite_url, "a", us_numbers(3))
+    with session_scope(sqlite_url) as session:
+        reader = _ContactReader(session, [1], 10)
+        connection = session.connection().connection.driver_connection
+        assert connection is not None
+        plan = " | ".join(
+            str(row[-1])
+            for row in connection.execute("EXPLAIN QUERY PLAN " + reader.sql, (1, 0, 10))
+        )
+    assert "INTEGER PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
