@@ -347,19 +347,24 @@ def test_limiter_from_settings_picks_redis_when_configured(redis_prefix: str) ->
     limiter = limiter_from_settings(settings, "sandbox:me")
     assert isinstance(limiter, RedisRateLimiter)
     assert limiter.key == f"{redis_prefix}ratelimit:sandbox:me:state"
-    # A provider counts arrivals: 2 % under its rate, a burst of one request (see
-    # docs/rate-limit.md), so grants that arrive late and bunched still fit its bucket.
-    assert limiter.limits.requests_per_second == pytest.approx(4.9)
-    assert limiter.limits.burst_requests == 1.0
+    assert limiter.limits.requests_per_second == 5.0
+    assert limiter.limits.burst_requests == 2.5
     assert limiter.limits.retry_after_ceiling == 9.0
-    assert _grants(limiter, 1000, 3) == 1
+    assert _grants(limiter, 1000, 3) == 2  # the burst of 2.5 holds 2 whole requests
 
 
-def test_a_high_request_rate_keeps_a_fifth_of_a_second_of_burst() -> None:
-    settings = Settings(rate_limit_requests_per_second=50, rate_limit_messages_per_second=500)
+def test_the_request_limit_can_keep_a_margin_and_a_smaller_burst() -> None:
+    settings = Settings(
+        rate_limit_requests_per_second=5,
+        rate_limit_messages_per_second=500,
+        rate_limit_margin=0.02,
+        rate_limit_burst_seconds=0.2,
+    )
     limits = limiter_from_settings(settings, "sandbox:me").limits  # type: ignore[attr-defined]
-    assert (limits.requests_per_second, limits.burst_requests) == (pytest.approx(49.0), 10.0)
+    assert (limits.requests_per_second, limits.burst_requests) == (pytest.approx(4.9), 1.0)
     assert (limits.messages_per_second, limits.burst_messages) == (500.0, 250.0)
+    fast = Settings(rate_limit_requests_per_second=50, rate_limit_burst_seconds=0.2)
+    assert limiter_from_settings(fast, "x").limits.burst_requests == 10.0  # type: ignore[attr-defined]
 
 
 def test_limiter_from_settings_is_local_without_redis_and_zero_is_unlimited() -> None:

@@ -479,10 +479,11 @@ class LocalRateLimiter:
 # A provider counts requests when they arrive, and the time from our grant to the arrival
 # varies (building a 1000-message body, a worker's turn on a busy CPU, the network), so
 # requests granted exactly at its rate and burst can arrive bunched and overflow its
-# bucket. Against the configured request rate the account's limiter therefore keeps a
-# small margin (CLARION_RATE_LIMIT_MARGIN) and paces requests nearly evenly (a burst of
-# CLARION_RATE_LIMIT_BURST_SECONDS of the rate, at least one request): docs/rate-limit.md,
-# measured in bench/RESULTS.md.
+# bucket (the condition B + R*J <= Bp of docs/rate-limit.md). The request limit can be
+# granted with a margin under the configured rate (CLARION_RATE_LIMIT_MARGIN) and with a
+# burst of CLARION_RATE_LIMIT_BURST_SECONDS of it (at least one request). The defaults
+# (no margin, half a second) measured best: bench/RESULTS.md, "The limit as the provider
+# sees it".
 def provider_request_limits(
     requests_per_second: float, margin: float, burst_seconds: float
 ) -> tuple[float, float | None]:
