@@ -17,6 +17,7 @@ from sqlalchemy import and_, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from campaigns.clock import db_now
 from campaigns.models import Message, Run, Suppression, table
 
 _messages = table(Message)
@@ -54,15 +55,145 @@ def claim_batch(
     rows = session.execute(
         update(Message)
         .where(where, Message.status == "pending")
-        # attempted_at is set now, not when the request leaves: a claim that outlives its
-        # worker is then always looked up at the provider before it is sent again.
-        .values(status="claimed", claim_token=token, lease_until=lease_until, attempted_at=now)
+        # attempted_at is cleared: it is set by ``fence`` when the request leaves, so a claim
+        # whose worker died before that goes straight back to pending, no look-up needed.
+        .values(status="claimed", claim_token=token, lease_until=lease_until, attempted_at=None)
         .returning(
             Message.id, Message.phone, Message.body, Message.attempts, Message.provider_schedule
         )
         .execution_options(synchronize_session=False)
     ).all()
     return [Claimed(r.id, r.phone, r.body, r.attempts, r.provider_schedule) for r in rows]
+
+
+def fence(
+    session: Session,
+    token: str,
+    ids: Sequence[int],
+    *,
+    need_seconds: float,
+    now: datetime | None = None,
+) -> set[int]:
+    """Right before the request: mark the rows in flight, but only those still claimed
+    under ``token`` with at least ``need_seconds`` of lease left by the database's clock.
+
+    One statement, so nothing can take the claim between the check and the mark. A worker
+    that outlived its lease (a stall, a paused VM) finds its rows gone and sends nothing;
+    one with too little lease left for the whole request does not start it. Returns the
+    ids that may be sent; the caller commits before sending. ``now`` replaces the
+    database's clock for callers that move time (tests).
+    """
+    need = timedelta(seconds=need_seconds)
+    instant: Any
+    if now is None and session.get_bind().dialect.name == "postgresql":
+        instant = func.clock_timestamp()
+    else:
+        # SQLite is in-process: one reading of its clock is the statement's instant.
+        instant = now or db_now(session)
+    enough = Message.lease_until >= instant + need
+    rows = session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.claim_token == token,
+            Message.status == "claimed",
+            enough,
+        )
+        .values(attempted_at=instant, lookups=0)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return {r.id for r in rows}
+
+
+def defer(session: Session, token: str, until: dict[int, datetime]) -> None:
+    """Give rows of a claim back to pending until a later time (not an attempt)."""
+    rows = [
+        {
+            "b_id": i,
+            "status": "pending",
+            "not_before": when,
+            "claim_token": None,
+            "lease_until": None,
+        }
+        for i, when in until.items()
+    ]
+    settle(session, rows, token=token)
+
+
+def release_unsent(session: Session, token: str) -> int:
+    """Give back the rows of a claim whose request never left (not an attempt)."""
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.claim_token == token,
+            Message.status == "claimed",
+            Message.attempted_at.is_(None),
+        )
+        .values(status="pending", claim_token=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_unknown(
+    session: Session, token: str, ids: Sequence[int], *, error: str, look_up_after: datetime
+) -> int:
+    """The request's outcome is unknown: the rows wait for a history look-up, which is not
+    made before ``look_up_after`` (the request's end plus the grace period)."""
+    result = session.execute(
+        update(Message)
+        .where(Message.id.in_(ids), Message.claim_token == token, Message.status == "claimed")
+        .values(
+            status="unknown",
+            claim_token=None,
+            lease_until=None,
+            not_before=look_up_after,
+            error=error[:500],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A row whose request may have been accepted, taken for one history look-up."""
+
+    id: int
+    phone: str
+    attempts: int
+    attempted_at: datetime | None
+    lookups: int
+
+
+def take_unknown(
+    session: Session, run_id: int, limit: int, *, token: str, now: datetime, until: datetime
+) -> list[Unknown]:
+    """Take up to ``limit`` unknown rows that are due for a look-up, for this caller only
+    until ``until``: one dispatch chain looks a set of rows up, not every chain of the run."""
+    due = select(Message.id).where(
+        Message.run_id == run_id,
+        Message.status == "unknown",
+        or_(Message.not_before.is_(None), Message.not_before <= now),
+    )
+    due = due.order_by(Message.status, Message.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        where = Message.id == any_(
+            func.array(due.with_for_update(skip_locked=True).scalar_subquery())
+        )
+    else:
+        where = Message.id.in_(due.scalar_subquery())
+    rows = session.execute(
+        update(Message)
+        .where(where, Message.status == "unknown")
+        .values(claim_token=token, not_before=until)
+        .returning(
+            Message.id, Message.phone, Message.attempts, Message.attempted_at, Message.lookups
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [Unknown(r.id, r.phone, r.attempts, r.attempted_at, r.lookups) for r in rows]
 
 
 def release(
@@ -167,21 +298,42 @@ def _settle_unnest(
     session.execute(stmt, params)
 
 
-def expire_leases(session: Session, now: datetime) -> int:
-    """Recover claims whose worker died: their request may have left, so they become
-    'unknown' and are settled by a provider look-up before any resend."""
+def expire_leases(session: Session, now: datetime, *, grace_seconds: float) -> int:
+    """Recover claims whose worker died. Rows whose request never left go straight back to
+    pending; rows whose request left may have been accepted, so they become 'unknown' and
+    are looked up (after the grace period) before any resend."""
     # Run by run, so the (run_id, status, id) index finds the claimed rows; a predicate on
     # status alone would scan the whole table on every tick.
     active = select(Run.id).where(Run.status.in_(("expanding", "sending", "paused", "cancelled")))
     recovered = 0
     for run_id in session.scalars(active):
-        result = session.execute(
+        expired = (Message.run_id == run_id, Message.status == "claimed", Message.lease_until < now)
+        never_left = session.execute(
             update(Message)
-            .where(Message.run_id == run_id, Message.status == "claimed", Message.lease_until < now)
-            .values(status="unknown", lease_until=None)
+            .where(*expired, Message.attempted_at.is_(None))
+            .values(status="pending", claim_token=None, lease_until=None)
             .execution_options(synchronize_session=False)
         )
-        recovered += int(result.rowcount)  # type: ignore[attr-defined]
+        recovered += int(never_left.rowcount)  # type: ignore[attr-defined]
+        # The fence let a request leave only with its whole timeout inside the lease, so it
+        # had ended when the lease did: the grace period counts from the lease's end. Rows
+        # of one claim share their lease, so this is one statement per dead claim.
+        leases = session.scalars(select(Message.lease_until).where(*expired).distinct()).all()
+        for lease_end in leases:
+            if lease_end is None:
+                continue  # a claim always has a lease; nothing expired without one
+            in_flight = session.execute(
+                update(Message)
+                .where(*expired, Message.lease_until == lease_end)
+                .values(
+                    status="unknown",
+                    claim_token=None,
+                    lease_until=None,
+                    not_before=lease_end + timedelta(seconds=grace_seconds),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            recovered += int(in_flight.rowcount)  # type: ignore[attr-defined]
     return recovered
 
 

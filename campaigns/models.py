@@ -224,8 +224,13 @@ class Message(Base):
     claim_token: Mapped[str | None] = mapped_column(String(40), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # When the last request carrying this message left (bounds a history look-up).
+    # When the last request carrying this message left, by the database's clock (bounds a
+    # history look-up). NULL while claimed means the request has not left: the row is not
+    # ambiguous and goes straight back to pending if its worker dies.
     attempted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # History look-ups that did not find this message since its last request (a first
+    # "not found" is confirmed by a second before a resend).
+    lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     provider_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     provider_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
     parts: Mapped[int | None] = mapped_column(Integer, nullable=True)

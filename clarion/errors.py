@@ -27,6 +27,10 @@ def _first_line(exc: BaseException) -> str:
 def _setting_errors(exc: Any) -> str:
     parts = []
     for error in exc.errors():
+        if not error.get("loc"):
+            # A rule across several variables (config.settings) names them itself.
+            parts.append(str(error.get("msg", "invalid")).removeprefix("Value error, "))
+            continue
         name = "CLARION_" + "_".join(str(p) for p in error.get("loc", ())).upper()
         value = error.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""

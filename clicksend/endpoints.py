@@ -91,13 +91,14 @@ class Endpoints:
         *,
         limit: int,
         params: Mapping[str, Any] | None = None,
+        first_page: int = 1,
     ) -> Iterator[T]:
-        """Every entry under ``path``, page by page, lazily."""
+        """Every entry under ``path``, page by page from ``first_page``, lazily."""
 
         def fetch(page: int, size: int) -> Any:
             return self._data("GET", path, params={**(params or {}), "page": page, "limit": size})
 
-        return paginate(fetch, parse, limit=limit)
+        return paginate(fetch, parse, limit=limit, first_page=first_page)
 
     def _list(self, path: str, parse: Callable[[Any], T]) -> list[T]:
         """Every entry of an unpaged list answer (``data`` is the list)."""

@@ -28,10 +28,18 @@ class _HistoryEndpoints(Endpoints):
     """The history walk shared by SMS, MMS and voice."""
 
     def _history(
-        self, path: str, date_from: int | None, date_to: int | None, q: str | None, limit: int
+        self,
+        path: str,
+        date_from: int | None,
+        date_to: int | None,
+        q: str | None,
+        limit: int,
+        first_page: int = 1,
     ) -> Iterator[HistoryItem]:
         params = {"date_from": date_from, "date_to": date_to, "q": q}
-        return self._pages(path, HistoryItem.from_json, limit=limit, params=params)
+        return self._pages(
+            path, HistoryItem.from_json, limit=limit, params=params, first_page=first_page
+        )
 
 
 class SmsEndpoints(_HistoryEndpoints):
@@ -55,9 +63,10 @@ class SmsEndpoints(_HistoryEndpoints):
         date_to: int | None = None,
         q: str | None = None,
         limit: int = MAX_LIMIT,
+        first_page: int = 1,
     ) -> Iterator[HistoryItem]:
         """GET /sms/history, every page; ``q`` is ClickSend's search (e.g. ``to:+61...``)."""
-        return self._history("/sms/history", date_from, date_to, q, limit)
+        return self._history("/sms/history", date_from, date_to, q, limit, first_page)
 
     def sms_inbound(self, *, limit: int = MAX_LIMIT) -> Iterator[InboundMessage]:
         """GET /sms/inbound: unread inbound messages, every page."""
@@ -132,9 +141,10 @@ class MmsEndpoints(_HistoryEndpoints):
         date_to: int | None = None,
         q: str | None = None,
         limit: int = MAX_LIMIT,
+        first_page: int = 1,
     ) -> Iterator[HistoryItem]:
         """GET /mms/history, every page."""
-        return self._history("/mms/history", date_from, date_to, q, limit)
+        return self._history("/mms/history", date_from, date_to, q, limit, first_page)
 
     def mms_receipts(self, *, limit: int = MAX_LIMIT) -> Iterator[Receipt]:
         """GET /mms/receipts: unread MMS delivery receipts, every page."""
@@ -171,9 +181,10 @@ class VoiceEndpoints(_HistoryEndpoints):
         date_to: int | None = None,
         q: str | None = None,
         limit: int = MAX_LIMIT,
+        first_page: int = 1,
     ) -> Iterator[HistoryItem]:
         """GET /voice/history, every page (the account needs voice enabled)."""
-        return self._history("/voice/history", date_from, date_to, q, limit)
+        return self._history("/voice/history", date_from, date_to, q, limit, first_page)
 
     def voice_receipts(self, *, limit: int = MAX_LIMIT) -> Iterator[Receipt]:
         """GET /voice/receipts, every page."""

@@ -49,10 +49,13 @@ def split_page(data: Any) -> tuple[list[Any], Mapping[str, Any]]:
     return [], {}
 
 
-def paginate(fetch: PageFetcher, parse: Callable[[Any], T], *, limit: int = 100) -> Iterator[T]:
-    """Every entry of every page, parsed, fetched lazily from page 1 to the end."""
+def paginate(
+    fetch: PageFetcher, parse: Callable[[Any], T], *, limit: int = 100, first_page: int = 1
+) -> Iterator[T]:
+    """Every entry of every page, parsed, fetched lazily from ``first_page`` (a walk that
+    failed part-way can resume there) to the end."""
     size = clamp_limit(limit)
-    page = 1
+    page = max(1, first_page)
     while True:
         entries, info = split_page(fetch(page, size))
         current = to_int(info.get("current_page"), page) or page

@@ -7,7 +7,8 @@ import re
 
 # Anything that looks like a credential in a URL or header is masked before it is written.
 _SECRET_PATTERNS = [
-    re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"),
+    # user:password@ and :password@ (Redis has no user name by default)
+    re.compile(r"(://[^:/@\s]*:)[^@\s]+(@)"),
     re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:basic|bearer)\s+)[A-Za-z0-9+/=._-]+"),
     re.compile(r"(?i)(api[_-]?key['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"),
 ]

@@ -6,12 +6,20 @@ The variable names are a public contract (operators' scripts use them); see the 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.logging import redact
+
 ProviderName = Literal["clicksend", "skillboss", "sandbox"]
+
+# A claimed batch may wait this long for the rate limit before its request (longer waits
+# give the batch back), so a claim must outlast that wait plus the whole request.
+INLINE_WAIT_SECONDS = 2.0
+# Lease a request must still have left when it leaves, beyond the HTTP timeout.
+FENCE_MARGIN_SECONDS = 1.0
 
 
 class Settings(BaseSettings):
@@ -53,12 +61,14 @@ class Settings(BaseSettings):
     default_region: str = "US"
     # How many dispatch tasks one run keeps in flight (one per worker process is right).
     dispatch_parallelism: int = Field(default=2, ge=1, le=64)
-    # A claim older than this is presumed dead and goes back to pending.
+    # A claim older than this is presumed dead and recovered by the scheduler tick.
     lease_seconds: float = Field(default=120.0, gt=0)
     http_timeout_seconds: float = Field(default=30.0, gt=0)
-    # Messages whose outcome is unknown are looked up at the provider only after this long,
-    # so the provider's history has caught up with what it accepted.
-    reconcile_after_seconds: float = Field(default=2.0, ge=0)
+    # A request whose outcome is unknown (timeout, 5xx, dropped answer) is looked up in the
+    # provider's history this long after it ended: a slow provider may still be accepting it.
+    reconcile_grace_seconds: float = Field(default=90.0, ge=0)
+    # A first "not found" is looked up again this long later before anything is resent.
+    reconcile_after_seconds: float = Field(default=10.0, ge=0)
 
     # Global rate limit, shared by every worker through Redis (0 = unlimited).
     rate_limit_requests_per_second: float = Field(default=0.0, ge=0)
@@ -123,6 +133,32 @@ class Settings(BaseSettings):
         else:
             needed = {"CLARION_SANDBOX_API_KEY": self.sandbox_api_key.get_secret_value()}
         return [name for name, value in needed.items() if not value.strip()]
+
+    def __repr_args__(self) -> Any:
+        # URLs may carry a password (redis://:password@host): never in a repr or a log.
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _redis_broker_shares_its_limit(self) -> Settings:
+        if self.broker_url.startswith(("redis://", "rediss://")) and not self.redis_url:
+            raise ValueError(
+                "CLARION_REDIS_URL is empty but CLARION_BROKER_URL is a Redis broker: "
+                "workers on a broker must share the rate limit, set CLARION_REDIS_URL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_covers_a_request(self) -> Settings:
+        needed = self.http_timeout_seconds + INLINE_WAIT_SECONDS + FENCE_MARGIN_SECONDS
+        if self.lease_seconds < needed:
+            raise ValueError(
+                f"CLARION_LEASE_SECONDS ({self.lease_seconds:g}) must be at least "
+                f"CLARION_HTTP_TIMEOUT_SECONDS ({self.http_timeout_seconds:g}) + "
+                f"{INLINE_WAIT_SECONDS + FENCE_MARGIN_SECONDS:g} s, so a claim outlasts "
+                "its request"
+            )
+        return self
 
     def provider_credentials(self) -> tuple[str, str, str]:
         """(base_url, username, api_key) of the configured ClickSend-compatible provider."""

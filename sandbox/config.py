@@ -15,6 +15,8 @@ RUNTIME_FIELDS = frozenset(
         "arrival_jitter_ms",
         "error_rate",
         "drop_rate",
+        "hold_rate",
+        "hold_seconds",
         "latency_ms",
         "throttle_window_seconds",
         "receipt_delay_seconds",
@@ -46,6 +48,10 @@ class SandboxConfig:
     arrival_jitter_ms: float = 0.0
     error_rate: float = 0.0  # share of send requests answered 500 (nothing accepted)
     drop_rate: float = 0.0  # share of send requests accepted, then connection dropped
+    # share of send requests held for hold_seconds before they are accepted and answered
+    # (a client with a shorter timeout has given up by then; the messages go out anyway)
+    hold_rate: float = 0.0
+    hold_seconds: float = 0.0
     latency_ms: float = 0.0
     throttle_window_seconds: float = 0.0  # same body to same number within it -> THROTTLED
     receipt_delay_seconds: float = 1.0

@@ -1,4 +1,5 @@
-"""Faults on demand: which send requests fail with a 500 or are accepted and then dropped."""
+"""Faults on demand: which send requests fail with a 500, are accepted and then dropped, or
+are held longer than a client waits and then accepted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ class Fault(Enum):
     NONE = "none"
     ERROR = "error"  # answered 500, nothing accepted
     DROP = "drop"  # accepted and recorded, then the connection closes with no answer
+    # held for a while (a provider that is slow, not silent), then accepted and answered
+    HOLD = "hold"
 
 
 class FaultPicker:
@@ -27,15 +30,18 @@ class FaultPicker:
         """Start a fresh sequence of choices."""
         self._random = random.Random(seed)
 
-    def pick(self, error_rate: float, drop_rate: float) -> Fault:
-        """One draw: ERROR with probability error_rate, DROP with drop_rate, else NONE."""
-        if error_rate <= 0 and drop_rate <= 0:
+    def pick(self, error_rate: float, drop_rate: float, hold_rate: float = 0.0) -> Fault:
+        """One draw: ERROR with probability error_rate, DROP with drop_rate, HOLD with
+        hold_rate, else NONE."""
+        if error_rate <= 0 and drop_rate <= 0 and hold_rate <= 0:
             return Fault.NONE
         draw = self._random.random()
         if draw < error_rate:
             return Fault.ERROR
         if draw < error_rate + drop_rate:
             return Fault.DROP
+        if draw < error_rate + drop_rate + hold_rate:
+            return Fault.HOLD
         return Fault.NONE
 
     def chance(self, rate: float) -> bool:

@@ -33,11 +33,20 @@ def send_handler(kind: str) -> Handler:
         state = state_of(request)
         body = await read_json(request)
         with state.lock:
-            fault = state.faults.pick(state.config.error_rate, state.config.drop_rate)
+            fault = state.faults.pick(
+                state.config.error_rate, state.config.drop_rate, state.config.hold_rate
+            )
+            hold = state.config.hold_seconds
             if fault is Fault.ERROR:
                 state.stats.injected_500 += 1
+            if fault is Fault.HOLD:
+                state.stats.holds += 1
         if fault is Fault.ERROR:
             return error(500, "Internal server error.")
+        if fault is Fault.HOLD:
+            # Shielded: a client that gave up and closed the connection does not stop a
+            # provider that already has the request; it accepts the messages all the same.
+            return await asyncio.shield(_held(state, kind, body, hold))
         outcome = submit(state, kind, body, commit=True)
         if fault is Fault.DROP:
             with state.lock:
@@ -48,6 +57,14 @@ def send_handler(kind: str) -> Handler:
         return ok(outcome.data(money), "Messages queued for delivery.")
 
     return handle
+
+
+async def _held(state: SandboxState, kind: str, body: Any, seconds: float) -> web.StreamResponse:
+    await asyncio.sleep(seconds)
+    outcome = submit(state, kind, body, commit=True)
+    with state.lock:
+        money = currency(state.config.currency) if kind != "mms" else None
+    return ok(outcome.data(money), "Messages queued for delivery.")
 
 
 async def drop_connection(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.envelope import json_response, read_json
+from sandbox.faults import Fault
 from sandbox.messaging import Handler, state_of
 from sandbox.numbers import lookup
 from sandbox.sending import submit
@@ -149,6 +150,15 @@ async def run(request: web.Request) -> web.StreamResponse:
         return failure(400, f"model: unknown model {model!r}; known: {', '.join(MODELS)}")
     if not isinstance(inputs, dict):
         return failure(400, "inputs: an object is required")
+    if model == "prelude/notify-send":
+        # A notify-send is a send: the send faults apply to it (error_rate answers 500 and
+        # accepts nothing).
+        with state.lock:
+            fault = state.faults.pick(state.config.error_rate, 0.0)
+            if fault is Fault.ERROR:
+                state.stats.injected_500 += 1
+        if fault is Fault.ERROR:
+            return failure(500, "Internal server error.")
     handler = {"prelude/notify-send": notify_send, "prelude/verify-send": verify_send}.get(
         str(model), verify_check
     )

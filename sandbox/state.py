@@ -46,6 +46,7 @@ class Stats:
     rate_limited_429: int = 0
     injected_500: int = 0
     drops: int = 0
+    holds: int = 0
     max_requests_per_second: int = 0
     messages_accepted: int = 0
     window: deque[float] = field(default_factory=deque)
@@ -65,6 +66,7 @@ class Stats:
             "rate_limited": self.rate_limited_429,
             "errors_injected": self.injected_500,
             "drops_injected": self.drops,
+            "holds_injected": self.holds,
             "max_requests_in_1s": self.max_requests_per_second,
             "messages_accepted": self.messages_accepted,
         }

@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from campaigns.claims import expire_leases
-from campaigns.clock import as_utc, utcnow
+from campaigns.clock import as_utc, db_now, utcnow
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import (
@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 # A run that showed no progress for this long while work is due gets kicked again
 # (its Celery message may have been lost with a broker or worker).
 STALE_AFTER = timedelta(seconds=20)
+# A sending run's chains keep ``last_activity_at`` at the time they promise to be back by
+# (the end of a request on the wire, the end of a countdown); a run this far past that
+# promise with work due has no live chain (its task was lost with the broker or worker)
+# and is kicked again.
+DISPATCH_STALE_AFTER = timedelta(seconds=3)
 
 
 @dataclass
@@ -46,17 +51,19 @@ class TickResult:
 def tick(
     settings: Settings, now: datetime | None = None, *, campaign_id: int | None = None
 ) -> TickResult:
-    """``campaign_id``: only that campaign's runs (a CLI command in the embedded mode sends
+    """One tick at ``now`` (default: the database's clock, the one leases are written in).
+
+    ``campaign_id``: only that campaign's runs (a CLI command in the embedded mode sends
     the campaign it was asked about, never other campaigns' due runs behind the user's
     back); lease recovery stays global, it sends nothing."""
-    now = now or utcnow()
     result = TickResult()
     with session_scope(settings.database_url) as session:
-        result.leases_recovered = expire_leases(session, now)
+        now = now or db_now(session)
+        result.leases_recovered = expire_leases(
+            session, now, grace_seconds=settings.reconcile_grace_seconds
+        )
         if result.leases_recovered:
-            log.warning(
-                "%d expired claims will be looked up at the provider", result.leases_recovered
-            )
+            log.warning("%d expired claims recovered", result.leases_recovered)
         session.commit()  # recovered whatever happens below
         # Pushes the webhook recorded but did not apply (it applies right after answering;
         # this catches one whose process stopped in between).
@@ -191,7 +198,10 @@ def _has_due_work(now: datetime):  # type: ignore[no-untyped-def]
                 Message.status == "pending",
                 or_(Message.not_before.is_(None), Message.not_before <= now),
             ),
-            Message.status == "unknown",
+            and_(
+                Message.status == "unknown",
+                or_(Message.not_before.is_(None), Message.not_before <= now),
+            ),
         ),
     )
 
@@ -204,7 +214,8 @@ def _claim_kicks(  # type: ignore[no-untyped-def]
     campaign_id: int | None = None,
 ) -> list[int]:
     """Runs in ``statuses`` with no recent activity; marks them touched so the next tick waits."""
-    stale = or_(Run.last_activity_at.is_(None), Run.last_activity_at < now - STALE_AFTER)
+    after = DISPATCH_STALE_AFTER if statuses == ("sending",) else STALE_AFTER
+    stale = or_(Run.last_activity_at.is_(None), Run.last_activity_at < now - after)
     query = select(Run.id).where(Run.status.in_(statuses), Run.occurrence <= now, stale)
     if campaign_id is not None:
         query = query.where(Run.campaign_id == campaign_id)

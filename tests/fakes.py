@@ -101,14 +101,16 @@ class FakeProvider:
         date_to: int | None = None,
         q: str | None = None,
         limit: int = 100,
+        first_page: int = 1,
     ) -> Iterator[HistoryItem]:
         self.history_calls += 1
-        for item in self.history_items:
-            if date_from is not None and (item.date or 0) < date_from:
-                continue
-            if date_to is not None and (item.date or 0) > date_to:
-                continue
-            yield item
+        window = [
+            item
+            for item in self.history_items
+            if (date_from is None or (item.date or 0) >= date_from)
+            and (date_to is None or (item.date or 0) <= date_to)
+        ]
+        yield from window[(first_page - 1) * limit :]
 
     def close(self) -> None:
         pass

@@ -73,30 +73,61 @@ def test_claims_skip_rows_not_yet_due(db_url: str) -> None:
     assert len(batch) == 3 and first not in {b.id for b in batch}
 
 
-def test_expired_leases_become_unknown_and_live_ones_stay(db_url: str) -> None:
-    run_id = _run(db_url, 4)
+def test_expired_leases_sort_by_whether_the_request_left(db_url: str) -> None:
+    """A dead worker's rows whose request left are ambiguous (unknown, looked up after
+    the grace period); rows whose request never left go straight back to pending."""
+    run_id = _run(db_url, 5)
     now = utcnow()
     with session_scope(db_url) as session:
+        left = claims.claim_batch(
+            session, run_id, 2, token="dead", lease_until=now + timedelta(seconds=60), now=now
+        )
+        assert claims.fence(session, "dead", [r.id for r in left], need_seconds=1) == {
+            r.id for r in left
+        }
+        session.execute(
+            update(Message).where(Message.claim_token == "dead").values(lease_until=now)
+        )
         claims.claim_batch(
-            session, run_id, 2, token="dead", lease_until=now - timedelta(seconds=1), now=now
+            session, run_id, 2, token="stalled", lease_until=now - timedelta(seconds=1), now=now
         )
     with session_scope(db_url) as session:
         claims.claim_batch(
             session, run_id, 1, token="alive", lease_until=now + timedelta(seconds=60), now=now
         )
+    later = now + timedelta(seconds=5)
     with session_scope(db_url) as session:
-        assert claims.expire_leases(session, now) == 2
+        assert claims.expire_leases(session, later, grace_seconds=30) == 4
     with session_scope(db_url) as session:
-        statuses = sorted(
-            (m.claim_token or "", m.status)
-            for m in session.scalars(select(Message).where(Message.run_id == run_id))
-        )
+        rows = session.scalars(select(Message).where(Message.run_id == run_id)).all()
+        statuses = sorted((m.claim_token or "", m.status) for m in rows)
+        unknown_after = {m.not_before for m in rows if m.status == "unknown"}
     assert statuses == [
         ("", "pending"),
+        ("", "pending"),
+        ("", "unknown"),
+        ("", "unknown"),
         ("alive", "claimed"),
-        ("dead", "unknown"),
-        ("dead", "unknown"),
     ]
+    # the grace period counts from the end of the lease, when the request had ended
+    assert unknown_after == {now + timedelta(seconds=30)}
+
+
+def test_fence_passes_only_our_claim_with_enough_lease_left(db_url: str) -> None:
+    run_id = _run(db_url, 3)
+    now = utcnow()
+    with session_scope(db_url) as session:
+        ours = claims.claim_batch(
+            session, run_id, 2, token="ours", lease_until=now + timedelta(seconds=20), now=now
+        )
+        ids = [r.id for r in ours]
+        assert claims.fence(session, "other", ids, need_seconds=1) == set()
+        assert claims.fence(session, "ours", ids, need_seconds=60) == set()
+        attempted = session.scalars(select(Message.attempted_at).where(Message.id.in_(ids)))
+        assert set(attempted) == {None}
+        assert claims.fence(session, "ours", ids, need_seconds=5) == set(ids)
+        attempted = session.scalars(select(Message.attempted_at).where(Message.id.in_(ids)))
+        assert None not in set(attempted)
 
 
 def test_settle_with_a_stale_token_writes_nothing(db_url: str) -> None:

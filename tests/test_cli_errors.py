@@ -114,6 +114,7 @@ def test_missing_provider_credentials_are_named_before_a_run_starts(tmp_path: Pa
         "1",
         CLARION_PROVIDER="clicksend",
         CLARION_BROKER_URL="redis://127.0.0.1:6379/0",
+        CLARION_REDIS_URL="redis://127.0.0.1:6379/0",
     )
     _one_line(result, "CLARION_CLICKSEND_USERNAME", "CLARION_CLICKSEND_API_KEY")
     with session_scope(f"sqlite:///{tmp_path}/c.db") as session:

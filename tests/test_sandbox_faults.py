@@ -3,6 +3,7 @@ run-time configuration, stats and reset."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -91,6 +92,24 @@ def test_accept_then_drop_closes_without_answer_but_ledger_counts(sandbox: Sandb
     history = httpx.get(f"{sandbox.base_url}/sms/history", auth=AUTH).json()["data"]
     assert history["total"] == 5  # a client can find what was accepted
     assert httpx.get(f"{sandbox.root_url}/_sandbox/stats").json()["drops_injected"] == 1
+
+
+@pytest.mark.parametrize("config", [SandboxConfig(hold_rate=1.0, hold_seconds=1.5)])
+def test_held_request_is_accepted_after_the_client_gave_up(sandbox: SandboxHandle) -> None:
+    messages = [{"to": f"+6141234567{i}", "body": "hi", "custom_string": "run-h"} for i in range(3)]
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{sandbox.base_url}/sms/send", json={"messages": messages}, auth=AUTH, timeout=0.3
+        )
+    ledger_url = f"{sandbox.root_url}/_sandbox/ledger"
+    # The provider is still working on it: nothing in the ledger or the history yet.
+    assert httpx.get(ledger_url, params={"custom_string": "run-h"}).json()["accepted_total"] == 0
+    assert httpx.get(f"{sandbox.base_url}/sms/history", auth=AUTH).json()["data"]["total"] == 0
+    time.sleep(2.0)
+    ledger = httpx.get(ledger_url, params={"custom_string": "run-h"}).json()
+    assert ledger["accepted_total"] == 3 and ledger["duplicates"] == []
+    assert httpx.get(f"{sandbox.base_url}/sms/history", auth=AUTH).json()["data"]["total"] == 3
+    assert httpx.get(f"{sandbox.root_url}/_sandbox/stats").json()["holds_injected"] == 1
 
 
 def test_faults_change_at_run_time(sandbox: SandboxHandle) -> None:

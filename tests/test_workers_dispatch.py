@@ -111,6 +111,18 @@ def test_permanent_status_fails_at_once_and_others_are_sent(sqlite_url: str) -> 
     assert failed.phone == phones[0] and failed.error == "INVALID_RECIPIENT"
 
 
+def test_a_throttled_message_is_retried_without_counting_an_attempt(sqlite_url: str) -> None:
+    phones = us_numbers(3)
+    dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=2)
+    provider.script = [{phones[0]: "THROTTLED"}] * 4
+    _drain(dispatcher, run_id)
+    assert status_counts(sqlite_url, run_id) == {"sent": 3}
+    with session_scope(sqlite_url) as session:
+        attempts = session.scalar(select(Message.attempts).where(Message.phone == phones[0]))
+    # Four THROTTLED answers with max_attempts=2: none of them was an attempt.
+    assert attempts == 1
+
+
 def test_429_gives_batch_back_without_an_attempt_and_blocks(sqlite_url: str) -> None:
     phones = us_numbers(3)
     dispatcher, provider, limiter, run_id = _setup(sqlite_url, phones)

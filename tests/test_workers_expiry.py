@@ -75,7 +75,9 @@ def test_an_expired_run_settles_its_unknown_and_claimed_rows_and_finishes(
         sandbox_url=sandbox.base_url,
         sandbox_api_key="expiry-key",
         reconcile_after_seconds=0,
+        reconcile_grace_seconds=0,
         lease_seconds=5,
+        http_timeout_seconds=2,
     )
     now = utcnow()
     tick(settings, now=now)
@@ -157,7 +159,9 @@ def test_a_cancelled_run_still_looks_up_its_unknown_rows(
         sandbox_url=sandbox.base_url,
         sandbox_api_key="expiry-key",
         reconcile_after_seconds=0,
+        reconcile_grace_seconds=0,
         lease_seconds=5,
+        http_timeout_seconds=2,
     )
     with session_scope(pg_url) as session:
         expand_run(session, run_id)

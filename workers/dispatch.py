@@ -5,11 +5,14 @@ Celery task calls (the worker context, ``workers.context``, builds the dispatche
 process). The dispatcher sends; other callers get their clients from the context. Its
 guarantees:
 
-- a row is sent only while claimed under our token, and only after the run was seen
-  'sending' right before the request left;
+- a row is sent only while claimed under our token with enough lease left for the whole
+  request, checked and marked in flight in one statement right before the request
+  (``claims.fence``), and only after the run was seen 'sending' right before that;
 - a 429 gives the batch back untouched (not an attempt) and blocks every worker;
 - an ambiguous failure (5xx, timeout, dropped connection) marks the rows 'unknown';
-  they are looked up at the provider (``workers.reconcile``) before any resend.
+  they are looked up at the provider (``workers.reconcile``) before any resend;
+- leases, attempt times and look-up times come from the database's clock, so a worker
+  whose own clock is wrong cannot shorten a lease or miss a message in the history.
 """
 
 from __future__ import annotations
@@ -18,22 +21,22 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import budget, canary, claims, frequency
 from campaigns.activity import record_minute
 from campaigns.claims import Claimed
-from campaigns.clock import as_utc, utcnow
+from campaigns.clock import as_utc, db_now
 from campaigns.db import session_factory
 from campaigns.definition import CampaignDefinition, load_definition
-from campaigns.models import Campaign, Message, Run
+from campaigns.models import Campaign, Contact, Message, Run
 from campaigns.pricing import load_price_table
 from campaigns.runs import finish_if_done, pause_campaign
 from clicksend.client import ClickSendClient
@@ -47,11 +50,14 @@ from clicksend.errors import (
 )
 from clicksend.models import MessageResult, SendResponse
 from clicksend.skillboss import SkillBossClient
-from config.settings import Settings
+from config.settings import FENCE_MARGIN_SECONDS, INLINE_WAIT_SECONDS, Settings
+from scheduler.planning import PlanRules, recipient_zones
+from scheduler.rules import plan_rules
+from scheduler.windows import next_common_opening
 from workers import reconcile
-from workers.backoff import retry_or_give_up, retry_policy
+from workers.backoff import next_try, retry_or_give_up, retry_policy
 from workers.gates import LimiterGate
-from workers.notify import PartialSendError, is_notify_campaign, send_notify
+from workers.notify import is_notify_campaign, notify_one
 from workers.outcomes import STATUS_WIDTH, Verdict, verdict
 from workers.ratelimit import RateLimiter
 from workers.sender import send_batch
@@ -77,6 +83,10 @@ class Outcome:
     delay: float = 0.0
     sent: int = 0
     failed: int = 0
+    # Whether the chain promises the run to be back after ``delay`` (``expect_back``). A
+    # chain that only polls an expansion promises nothing: the run's activity is then the
+    # expansion's own, and the tick restarts an expansion that stopped showing any.
+    promise: bool = True
 
 
 @dataclass
@@ -85,11 +95,13 @@ class Dispatcher:
     client: ClickSendClient
     limiter: RateLimiter
     hub: SkillBossClient | None = None  # for campaigns sent through prelude/notify-send
-    clock: Callable[[], datetime] = utcnow
+    # None: the database's clock (production). Tests that move time pass their own.
+    clock: Callable[[], datetime] | None = None
     sleep: Callable[[float], None] = time.sleep
     # Rate-limit waits up to this long are slept in the task; longer ones give the
-    # batch back and reschedule, so no worker sits on a claim for long.
-    max_inline_wait: float = 2.0
+    # batch back and reschedule, so no worker sits on a claim for long (the lease is
+    # sized for this wait plus the request, see config.settings).
+    max_inline_wait: float = INLINE_WAIT_SECONDS
     # The client for history look-ups, under the same limit as sends (the worker context
     # passes its own); and the session factory. Built here when not given.
     history_client: ClickSendClient | None = None
@@ -98,6 +110,7 @@ class Dispatcher:
     def __post_init__(self) -> None:
         self._sessions = self.sessions or session_factory(self.settings.database_url)
         self._definitions: dict[int, CampaignDefinition] = {}
+        self._rules: dict[int, PlanRules] = {}
         self._history = self.history_client or self.client.gated(
             LimiterGate(self.limiter, sleep=self.sleep)
         )
@@ -114,7 +127,7 @@ class Dispatcher:
             if run is None or run.status not in SENDABLE:
                 return Outcome("stopped")
             defn = self._definition(session, run.campaign_id)
-            now = self.clock()
+            now = self._now(session)
             if run.expires_at is not None and now >= run.expires_at:
                 return self._expire(session, run, defn, now)
             history = None if is_notify_campaign(defn) else self._history
@@ -136,9 +149,42 @@ class Dispatcher:
             session.commit()
             if not batch:
                 return self._idle(session, run)
+            batch = self._send_window_check(session, run, token, batch, now)
+            if not batch:
+                return Outcome("again")
             return self._send(session, run, defn, token, batch)
 
     # -- one batch -----------------------------------------------------------------
+
+    def _send_window_check(
+        self, session: Session, run: Run, token: str, batch: list[Claimed], now: datetime
+    ) -> list[Claimed]:
+        """The send window again, right before the batch: expansion timed each message,
+        but a send may have slipped (a resume, a backlog, a retry) past the window's end;
+        such a message waits for the next opening (not an attempt)."""
+        rules = self._plan_rules(session, run.campaign_id)
+        if rules.window is None:
+            return batch
+        # Rows handed to the provider with its own schedule are timed there.
+        local = [r for r in batch if not r.schedule]
+        zones_of = _contact_zones(session, [r.id for r in local])
+        later: dict[int, datetime] = {}
+        for row in local:
+            zones = recipient_zones(row.phone, zones_of.get(row.id), rules)
+            opening = next_common_opening(rules.window, now, zones)
+            if opening > now:
+                later[row.id] = opening
+        if later:
+            claims.defer(session, token, later)
+        session.commit()
+        return [r for r in batch if r.id not in later]
+
+    def _plan_rules(self, session: Session, campaign_id: int) -> PlanRules:
+        if campaign_id not in self._rules:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            self._rules[campaign_id] = plan_rules(campaign.definition, None)
+        return self._rules[campaign_id]
 
     def _send(
         self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
@@ -150,7 +196,7 @@ class Dispatcher:
             session,
             batch,
             token=token,
-            now=self.clock(),
+            now=self._now(session),
             cap=self._cap,
             policy=self.settings.frequency_policy,
         )
@@ -163,6 +209,23 @@ class Dispatcher:
             pause_campaign(session, run.campaign_id, reason=over)
             session.commit()
             return Outcome("stopped")
+        if is_notify_campaign(defn):
+            return self._send_notify(session, run, defn, token, batch)
+        gated = self._gate(session, run, token, batch)
+        if isinstance(gated, Outcome):
+            return gated
+        try:
+            response = send_batch(self.client, defn, run.key, gated)
+        except ClickSendError as exc:
+            return self._failed(session, run, defn, token, gated, exc)
+        return self._record(session, run, token, gated, response)
+
+    def _gate(
+        self, session: Session, run: Run, token: str, batch: list[Claimed]
+    ) -> Outcome | list[Claimed]:
+        """Everything between a claim and its request: the rate limit, pause/cancel, the
+        deadline, and the fence. Returns the rows that may go, or what to do instead (the
+        claim's unsent rows then given back)."""
         wait = self._wait_for_rate_limit(len(batch))
         if wait > 0:
             claims.release(session, token)
@@ -170,32 +233,68 @@ class Dispatcher:
             return Outcome("wait", wait)
         status = session.scalar(select(Run.status).where(Run.id == run.id))
         if status not in SENDABLE:
-            # Paused or cancelled while we waited: nothing of this batch leaves.
+            # Paused or cancelled while we waited: nothing more of this claim leaves.
             claims.release(
                 session, token, status="cancelled" if status == "cancelled" else "pending"
             )
             session.commit()
             return Outcome("stopped")
-        try:
-            response = self._deliver(defn, run.key, batch)
-        except PartialSendError as partial:
-            done = len(partial.response.messages)
-            self._record(session, run, token, batch[:done], partial.response)
-            return self._failed(session, run, defn, token, batch[done:], partial.cause)
-        except ClickSendError as exc:
-            return self._failed(session, run, defn, token, batch, exc)
-        return self._record(session, run, token, batch, response)
+        if run.expires_at is not None and self._now(session) >= run.expires_at:
+            # The deadline passed while we waited for the limit.
+            claims.release(session, token)
+            session.commit()
+            defn = self._definition(session, run.campaign_id)
+            return self._expire(session, run, defn, self._now(session))
+        need = self.settings.http_timeout_seconds + FENCE_MARGIN_SECONDS
+        fenced = claims.fence(
+            session,
+            token,
+            [r.id for r in batch],
+            need_seconds=need,
+            now=self.clock() if self.clock is not None else None,
+        )
+        if len(fenced) < len(batch):
+            # Our lease ran out (or nearly): whatever is still ours goes back unsent.
+            claims.release_unsent(session, token)
+            log.warning(
+                "run %s: claim lost or too short before the request; %d of %d rows not sent",
+                run.id,
+                len(batch) - len(fenced),
+                len(batch),
+            )
+            batch = [r for r in batch if r.id in fenced]
+        if batch:
+            # This chain promises to be back by the end of the request (see scheduler.tick).
+            self._expect_back(session, run.id, need)
+        session.commit()
+        return batch if batch else Outcome("again")
 
-    def _deliver(
-        self, defn: CampaignDefinition, run_key: str, batch: list[Claimed]
-    ) -> SendResponse:
-        if is_notify_campaign(defn):
-            if self.hub is None:
-                raise AuthenticationError(
-                    "provider skillboss: CLARION_SKILLBOSS_API_KEY is not set"
-                )
-            return send_notify(self.hub, defn, run_key, batch)
-        return send_batch(self.client, defn, run_key, batch)
+    def _send_notify(
+        self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
+    ) -> Outcome:
+        """One hub call per recipient, each its own request under the limit and the fence;
+        each row is settled as its call returns. A failure settles only its own row; the
+        rows after it were never attempted and go back to pending."""
+        if self.hub is None:
+            missing_key = AuthenticationError(
+                "provider skillboss: CLARION_SKILLBOSS_API_KEY is not set"
+            )
+            return self._failed(session, run, defn, token, batch, missing_key)
+        sent = failed = 0
+        for row in batch:
+            gated = self._gate(session, run, token, [row])
+            if isinstance(gated, Outcome):
+                return replace(gated, sent=sent, failed=failed)
+            try:
+                result = notify_one(self.hub, defn, run.key, row)
+            except ClickSendError as exc:
+                outcome = self._failed(session, run, defn, token, [row], exc)
+                claims.release_unsent(session, token)
+                session.commit()
+                return replace(outcome, sent=sent, failed=failed + outcome.failed)
+            recorded = self._record(session, run, token, [row], _notify_response(result))
+            sent, failed = sent + recorded.sent, failed + recorded.failed
+        return Outcome("again", sent=sent, failed=failed)
 
     def _failed(
         self,
@@ -236,20 +335,13 @@ class Dispatcher:
             log.warning("run %s: outcome of %d messages unknown (%s)", run.id, len(batch), exc)
             if is_notify_campaign(defn):
                 # Nothing to look a notify-send up in: at most once, never a duplicate.
-                claims.release(
-                    session,
-                    token,
-                    status="failed",
-                    count_attempt=True,
-                    error=f"outcome unknown, not resent: {exc}"[:500],
-                )
-            else:
-                session.execute(
-                    update(Message)
-                    .where(Message.claim_token == token, Message.status == "claimed")
-                    .values(status="unknown", lease_until=None, error=str(exc)[:500])
-                    .execution_options(synchronize_session=False)
-                )
+                reason = f"outcome unknown, not resent: {exc}"[:500]
+                rows = [_given_up_row(r, reason) for r in batch]
+                claims.settle(session, rows, token=token)
+                session.commit()
+                self._touch(session, run.id)
+                return Outcome("again", failed=len(batch))
+            self._unknown(session, token, [r.id for r in batch], str(exc))
             self._touch(session, run.id)
             return Outcome("again")
         # BadRequestError, NotFoundError: this request is wrong and repeating it cannot help.
@@ -282,16 +374,31 @@ class Dispatcher:
         self, session: Session, run: Run, token: str, exc: RateLimitedError
     ) -> Outcome:
         claims.release(session, token)  # not an attempt: the provider did not look at it
-        blocked = self.limiter.penalise(exc.retry_after)
+        # The minute's row first, then the run's: every transaction takes them in that order
+        # (``_record`` does), or two chains deadlock on them.
+        record_minute(session, run.id, self._now(session), rate_limited=1)
         session.execute(
             update(Run).where(Run.id == run.id).values(rate_limited=Run.rate_limited + 1)
         )
-        record_minute(session, run.id, self.clock(), rate_limited=1)
         session.commit()
+        try:
+            blocked = self.limiter.penalise(exc.retry_after)
+        except RedisError as err:
+            # The batch is already back; other workers will meet the 429 themselves.
+            log.warning("rate limiter unavailable, 429 not shared with other workers: %s", err)
+            return Outcome("wait", max(exc.retry_after or 0.0, LIMITER_DOWN_WAIT))
         return Outcome("wait", blocked)
 
+    def _unknown(self, session: Session, token: str, ids: list[int], error: str) -> None:
+        """The request ended without a verdict: look its rows up after the grace period,
+        counted from now (the request's end), by the database's clock."""
+        grace = timedelta(seconds=self.settings.reconcile_grace_seconds)
+        claims.mark_unknown(
+            session, token, ids, error=error, look_up_after=self._now(session) + grace
+        )
+
     def _retry_all(self, session: Session, token: str, batch: list[Claimed], reason: str) -> None:
-        now = self.clock()
+        now = self._now(session)
         rows = [self._retry_row(row, now, reason) for row in batch]
         claims.settle(session, rows, token=token)
         session.commit()
@@ -300,10 +407,26 @@ class Dispatcher:
         decision = retry_or_give_up(retry_policy(self.settings), row.attempts, now, reason)
         return {"b_id": row.id, **decision, "claim_token": None, "lease_until": None}
 
+    def _throttled_row(self, row: Claimed, now: datetime) -> dict[str, Any]:
+        return {
+            "b_id": row.id,
+            "status": "pending",
+            "attempts": row.attempts,
+            "not_before": next_try(
+                now,
+                row.attempts + 1,
+                self.settings.retry_base_seconds,
+                self.settings.retry_max_seconds,
+            ),
+            "error": "provider status THROTTLED",
+            "claim_token": None,
+            "lease_until": None,
+        }
+
     def _record(
         self, session: Session, run: Run, token: str, batch: list[Claimed], response: SendResponse
     ) -> Outcome:
-        now = self.clock()
+        now = self._now(session)
         by_phone: dict[str, MessageResult] = {m.to: m for m in response.messages}
         sent, failed, pause_reason = [], [], None
         retry, missing = [], []
@@ -319,6 +442,9 @@ class Dispatcher:
                 failed.append(_failed_row(row, result))
             elif v is Verdict.RETRY:
                 retry.append(self._retry_row(row, now, f"provider status {result.status}"))
+            elif v is Verdict.THROTTLED:
+                # Like a 429 for one message: later, and not an attempt.
+                retry.append(self._throttled_row(row, now))
             else:
                 pause_reason = f"provider status {result.status}: sending paused"
                 retry.append(
@@ -337,14 +463,7 @@ class Dispatcher:
         claims.settle(session, retry, token=token)
         if missing:
             # Claimed but absent from the answer: as ambiguous as a timeout.
-            session.execute(
-                update(Message)
-                .where(Message.id.in_(missing), Message.claim_token == token)
-                .values(
-                    status="unknown", lease_until=None, error="missing from the provider's answer"
-                )
-                .execution_options(synchronize_session=False)
-            )
+            self._unknown(session, token, missing, "missing from the provider's answer")
         budget.record_spend(session, run.id, (m.message_price for m in response.messages))
         if pause_reason:
             pause_campaign(session, run.campaign_id, reason=pause_reason)
@@ -366,21 +485,20 @@ class Dispatcher:
             ).all()
         )
         if run.status == "expanding":
-            return Outcome("wait", EXPANSION_POLL_SECONDS)
+            return Outcome("wait", EXPANSION_POLL_SECONDS, promise=False)
         if not counts:
             finish_if_done(session, run.id)
             session.commit()
             return Outcome("done")
-        if counts.get("unknown"):
-            return Outcome("wait", self.settings.reconcile_after_seconds)
-        if counts.get("pending"):
+        if counts.get("pending") or counts.get("unknown"):
+            # Pending rows wait for their retry time, unknown ones for their look-up time.
             next_due = session.scalar(
                 select(func.min(Message.not_before)).where(
-                    Message.run_id == run.id, Message.status == "pending"
+                    Message.run_id == run.id, Message.status.in_(("pending", "unknown"))
                 )
             )
             if next_due is not None:
-                delay = (as_utc(next_due) - self.clock()).total_seconds()  # type: ignore[operator]
+                delay = (as_utc(next_due) - self._now(session)).total_seconds()  # type: ignore[operator]
                 return Outcome("wait", max(0.05, delay))
             return Outcome("again")  # rows locked by a concurrent claim a moment ago
         return Outcome("done")  # others hold the remaining claims and will finish the run
@@ -402,7 +520,9 @@ class Dispatcher:
 
     def _settle_cancelled(self, session: Session, run: Run) -> Outcome:
         defn = self._definition(session, run.campaign_id)
-        self._settle_unknown(session, run, defn, self.clock(), "cancelled", "campaign cancelled")
+        self._settle_unknown(
+            session, run, defn, self._now(session), "cancelled", "campaign cancelled"
+        )
         session.commit()
         open_rows = session.scalar(
             select(func.count()).where(
@@ -439,8 +559,31 @@ class Dispatcher:
         )
 
     def _touch(self, session: Session, run_id: int) -> None:
-        session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=self.clock()))
+        session.execute(
+            update(Run).where(Run.id == run_id).values(last_activity_at=self._now(session))
+        )
         session.commit()
+
+    def expect_back(self, run_id: int, delay: float) -> None:
+        """The chain's next step runs in ``delay`` s: the tick leaves the run alone until
+        then (and re-kicks it a few seconds after, if the step never came)."""
+        with self._sessions() as session:
+            self._expect_back(session, run_id, delay)
+            session.commit()
+
+    def _expect_back(self, session: Session, run_id: int, delay: float) -> None:
+        promise = self._now(session) + timedelta(seconds=delay)
+        session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                or_(Run.last_activity_at.is_(None), Run.last_activity_at < promise),
+            )
+            .values(last_activity_at=promise)
+        )
+
+    def _now(self, session: Session) -> datetime:
+        return self.clock() if self.clock is not None else db_now(session)
 
     def _definition(self, session: Session, campaign_id: int) -> CampaignDefinition:
         if campaign_id not in self._definitions:
@@ -478,3 +621,39 @@ def _failed_row(row: Claimed, result: MessageResult) -> dict[str, Any]:
         "claim_token": None,
         "lease_until": None,
     }
+
+
+def _given_up_row(row: Claimed, reason: str) -> dict[str, Any]:
+    return {
+        "b_id": row.id,
+        "status": "failed",
+        "attempts": row.attempts + 1,
+        "error": reason,
+        "claim_token": None,
+        "lease_until": None,
+    }
+
+
+def _notify_response(result: MessageResult) -> SendResponse:
+    return SendResponse(
+        http_code=200,
+        response_code="SUCCESS",
+        response_msg="sent through prelude/notify-send",
+        total_price=Decimal("0"),
+        total_count=1,
+        queued_count=1,
+        currency=None,
+        messages=[result],
+    )
+
+
+def _contact_zones(session: Session, ids: list[int]) -> dict[int, str]:
+    """The contact's own time zone of each message that has one."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Message.id, Contact.timezone)
+        .join(Contact, Contact.id == Message.contact_id)
+        .where(Message.id.in_(ids), Contact.timezone.is_not(None))
+    ).all()
+    return {r.id: r.timezone for r in rows}

@@ -9,6 +9,7 @@ class Verdict(Enum):
     SENT = "sent"
     FAILED = "failed"  # permanent: resending cannot help
     RETRY = "retry"  # transient: try again later, counts as an attempt
+    THROTTLED = "throttled"  # the provider's per-message rate limit: later, not an attempt
     PAUSE = "pause"  # the account cannot send: hold the message, pause the campaign
 
 
@@ -16,7 +17,7 @@ class Verdict(Enum):
 STATUS_WIDTH = 40
 
 ACCEPTED = {"SUCCESS", "QUEUED", "SCHEDULED"}
-TRANSIENT = {"INTERNAL_ERROR", "THROTTLED"}
+TRANSIENT = {"INTERNAL_ERROR"}
 PAUSING = {"INSUFFICIENT_CREDIT"}
 
 
@@ -25,6 +26,8 @@ def verdict(status: str) -> Verdict:
     status = status.upper()
     if status in ACCEPTED:
         return Verdict.SENT
+    if status == "THROTTLED":
+        return Verdict.THROTTLED
     if status in TRANSIENT:
         return Verdict.RETRY
     if status in PAUSING:

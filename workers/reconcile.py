@@ -2,25 +2,37 @@
 
 ClickSend has no idempotency key. Each message carries the run's key as
 ``custom_string``; after a timeout, a dropped connection or a 5xx we page through the
-channel's history over the attempt's time window and match (to, custom_string). Found:
-sent. Not found: the provider never took it, so it may go again.
+channel's history over the attempt's time window and match (to, custom_string).
+
+A slow provider is not a silent one: it may accept a request well after our client gave up
+on it. So an unknown row is looked up only ``reconcile_grace_seconds`` after its request
+ended (``claims.mark_unknown`` and lease recovery set that in ``not_before``), and a first
+"not found" is confirmed by a second look-up ``reconcile_after_seconds`` later before the
+row goes back to pending. Found: sent.
+
+The window runs from when the request left (the database's clock) to now, widened on both
+sides by ``PROVIDER_CLOCK_MARGIN_SECONDS`` for a provider whose clock differs from ours.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from campaigns import claims
+from campaigns.claims import Unknown
 from campaigns.clock import as_utc
 from campaigns.models import Message, Run
 from clicksend.client import ClickSendClient
-from clicksend.errors import ClickSendError
+from clicksend.errors import ClickSendError, HeldBackError, RateLimitedError
 from clicksend.models import HistoryItem
+from clicksend.pagination import MAX_LIMIT
 from config.settings import Settings
 from workers.backoff import retry_or_give_up, retry_policy
 from workers.outcomes import STATUS_WIDTH
@@ -28,10 +40,12 @@ from workers.sender import history
 
 log = logging.getLogger(__name__)
 
-# History dates are whole seconds, the provider's clock is not ours, and a claimed batch may
-# wait a moment for the rate limit before it leaves.
-CLOCK_SLACK_SECONDS = 10
+# How far the provider's clock may be from the database's (history dates are whole seconds
+# of the provider's clock). Documented in docs/message-states.md.
+PROVIDER_CLOCK_MARGIN_SECONDS = 120
 SETTLE_BATCH = 1000
+# 429s one history walk may meet before it gives its rows back for later.
+LOOKUP_RATE_LIMITED_TRIES = 20
 
 
 def settle_ripe(
@@ -43,80 +57,97 @@ def settle_ripe(
     *,
     now: datetime,
 ) -> int:
-    """Settle up to one batch of the run's unknown rows old enough to look up. Without a
-    client (a provider with no history), they fail rather than risk a duplicate."""
-    ripe_before = now - timedelta(seconds=settings.reconcile_after_seconds)
-    rows = session.execute(
-        select(Message.id, Message.phone, Message.attempts, Message.attempted_at)
-        .where(
-            Message.run_id == run.id,
-            Message.status == "unknown",
-            Message.attempted_at <= ripe_before,
-        )
-        .order_by(Message.status, Message.id)  # the (run_id, status, id) index's order
-        .limit(SETTLE_BATCH)
-    ).all()
+    """Look up one batch of the run's unknown rows that are due. Without a client (a
+    provider with no history), they fail rather than risk a duplicate."""
+    token = uuid.uuid4().hex
+    # Taken for the look-up: other chains skip them until then (or until we give them back).
+    until = now + timedelta(seconds=settings.lease_seconds)
+    rows = claims.take_unknown(session, run.id, SETTLE_BATCH, token=token, now=now, until=until)
+    session.commit()
     if not rows:
         return 0
-    start = min(r.attempted_at for r in rows)
-    end = max(r.attempted_at for r in rows)
-    date_from = math.floor(_ts(start)) - CLOCK_SLACK_SECONDS
-    date_to = math.ceil(_ts(end) + settings.http_timeout_seconds) + CLOCK_SLACK_SECONDS
-    wanted = {r.phone for r in rows}
     found: dict[str, HistoryItem] = {}
-    if client is None:
-        not_found = "outcome unknown and the provider keeps no history: not resent"
-    else:
-        not_found = "not accepted by the provider (confirmed by look-up)"
+    if client is not None:
+        left = [r.attempted_at for r in rows if r.attempted_at is not None]
+        start = min(left) if left else now - timedelta(seconds=settings.lease_seconds)
+        date_from = math.floor(_ts(start)) - PROVIDER_CLOCK_MARGIN_SECONDS
+        date_to = math.ceil(_ts(now)) + PROVIDER_CLOCK_MARGIN_SECONDS
         try:
-            found = _look_up(client, channel, run.key, wanted, date_from, date_to)
+            found = _look_up(client, channel, run.key, {r.phone for r in rows}, date_from, date_to)
         except ClickSendError as exc:
             log.warning("run %s: history look-up failed, will retry: %s", run.id, exc)
+            later = now + timedelta(seconds=settings.reconcile_after_seconds)
+            _give_back(session, token, [r.id for r in rows], later)
             return 0
-    settled = []
-    for r in rows:
-        item = found.get(r.phone)
-        if item is not None:
-            settled.append(
-                {
-                    "b_id": r.id,
-                    "status": "sent",
-                    "provider_message_id": item.message_id,
-                    "provider_status": item.status[:STATUS_WIDTH],
-                    "parts": item.message_parts,
-                    "price": item.message_price,
-                    "sent_at": now,
-                    "attempts": r.attempts + 1,
-                    "not_before": None,
-                    "error": None,
-                    "claim_token": None,
-                }
-            )
-        else:
-            decision = retry_or_give_up(
-                retry_policy(settings), r.attempts, now, not_found, can_retry=client is not None
-            )
-            settled.append(
-                {
-                    "b_id": r.id,
-                    "provider_message_id": None,
-                    "provider_status": None,
-                    "parts": None,
-                    "price": None,
-                    "sent_at": None,
-                    **decision,
-                    "claim_token": None,
-                }
-            )
-    claims.settle(session, settled, expect_status="unknown")
+    settled = [_settled(r, found.get(r.phone), client is not None, settings, now) for r in rows]
+    claims.settle(session, settled, token=token, expect_status="unknown")
     session.commit()
     log.info(
-        "run %s: settled %d unknown messages (%d found at the provider)",
+        "run %s: looked up %d unknown messages (%d found at the provider)",
         run.id,
         len(settled),
         sum(1 for r in rows if r.phone in found),
     )
     return len(settled)
+
+
+def _settled(
+    row: Unknown, item: HistoryItem | None, has_history: bool, settings: Settings, now: datetime
+) -> dict[str, Any]:
+    common = {"b_id": row.id, "claim_token": None}
+    if item is not None:
+        return common | {
+            "status": "sent",
+            "provider_message_id": item.message_id,
+            "provider_status": item.status[:STATUS_WIDTH],
+            "parts": item.message_parts,
+            "price": item.message_price,
+            "sent_at": now,
+            "attempts": row.attempts + 1,
+            "lookups": 0,
+            "not_before": None,
+            "error": None,
+        }
+    if has_history and row.lookups == 0:
+        # Not found once: the provider may still be writing it. Look again before resending.
+        return common | {
+            "status": "unknown",
+            "provider_message_id": None,
+            "provider_status": None,
+            "parts": None,
+            "price": None,
+            "sent_at": None,
+            "attempts": row.attempts,
+            "lookups": 1,
+            "not_before": now + timedelta(seconds=settings.reconcile_after_seconds),
+            "error": "not found at the provider yet; looking again before any resend",
+        }
+    if has_history:
+        reason = "not accepted by the provider (confirmed by two look-ups)"
+    else:
+        reason = "outcome unknown and the provider keeps no history: not resent"
+    decision = retry_or_give_up(
+        retry_policy(settings), row.attempts, now, reason, can_retry=has_history
+    )
+    return common | {
+        "provider_message_id": None,
+        "provider_status": None,
+        "parts": None,
+        "price": None,
+        "sent_at": None,
+        "lookups": 0,
+        **decision,
+    }
+
+
+def _give_back(session: Session, token: str, ids: list[int], when: datetime) -> None:
+    session.execute(
+        update(Message)
+        .where(Message.id.in_(ids), Message.claim_token == token, Message.status == "unknown")
+        .values(claim_token=None, not_before=when)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def _look_up(
@@ -127,16 +158,32 @@ def _look_up(
     date_from: int,
     date_to: int,
 ) -> dict[str, HistoryItem]:
+    """Page through the window until every wanted message is found or the window ends.
+
+    A 429 part-way (the provider's limit, shared with the sends) does not start the walk
+    again: the gate has made every worker wait, and the walk resumes at the page where it
+    stopped. Restarting from page one let a long walk under a tight limit never finish.
+    """
     found: dict[str, HistoryItem] = {}
-    for item in history(client, channel, date_from, date_to):
-        if item.custom_string == key and item.to in wanted:
-            found[item.to] = item
-            if len(found) == len(wanted):
-                break
-    return found
+    seen = 0
+    for _ in range(LOOKUP_RATE_LIMITED_TRIES):
+        page, skip = divmod(seen, MAX_LIMIT)
+        try:
+            for i, item in enumerate(history(client, channel, date_from, date_to, page + 1)):
+                if i < skip:
+                    continue  # read before the 429
+                seen += 1
+                if item.custom_string == key and item.to in wanted:
+                    found[item.to] = item
+                    if len(found) == len(wanted):
+                        return found
+            return found
+        except RateLimitedError:
+            continue
+    raise HeldBackError(f"history look-up: still rate limited after {seen} entries")
 
 
-def _ts(value: datetime) -> float:
+def _ts(value: datetime | None) -> float:
     aware = as_utc(value)
     assert aware is not None
     return aware.timestamp()

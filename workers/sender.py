@@ -27,10 +27,10 @@ def send_batch(
 
 
 def history(
-    client: ClickSendClient, channel: str, date_from: int, date_to: int
+    client: ClickSendClient, channel: str, date_from: int, date_to: int, first_page: int = 1
 ) -> Iterator[HistoryItem]:
     if channel == "mms":
-        return client.mms_history(date_from=date_from, date_to=date_to)
+        return client.mms_history(date_from=date_from, date_to=date_to, first_page=first_page)
     if channel == "voice":
-        return client.voice_history(date_from=date_from, date_to=date_to)
-    return client.sms_history(date_from=date_from, date_to=date_to)
+        return client.voice_history(date_from=date_from, date_to=date_to, first_page=first_page)
+    return client.sms_history(date_from=date_from, date_to=date_to, first_page=first_page)

@@ -23,11 +23,14 @@ MAX_COUNTDOWN = 30.0
 
 @app.task(name="clarion.dispatch_run", ignore_result=True)
 def dispatch_run(run_id: int) -> str:
-    outcome = context.current().dispatcher.dispatch_once(run_id)
+    dispatcher = context.current().dispatcher
+    outcome = dispatcher.dispatch_once(run_id)
     metrics.dispatched(outcome.sent, outcome.failed)
     if outcome.action == "again":
         dispatch_run.apply_async((run_id,))
     elif outcome.action == "wait" and outcome.delay <= MAX_COUNTDOWN:
+        if outcome.promise:
+            dispatcher.expect_back(run_id, outcome.delay)
         dispatch_run.apply_async((run_id,), countdown=outcome.delay)
     return outcome.action
 

@@ -98,7 +98,9 @@ def _start_sending(env: dict[str, str], db_url: str, campaign_id: int) -> int:
 WORKER = ["worker", "-c", "1", "--loglevel", "WARNING"]
 SCHEDULER = ["scheduler", "--loglevel", "WARNING"]
 FAST = {
-    "CLARION_LEASE_SECONDS": "4",
+    "CLARION_LEASE_SECONDS": "8",
+    "CLARION_HTTP_TIMEOUT_SECONDS": "5",
+    "CLARION_RECONCILE_GRACE_SECONDS": "2",
     "CLARION_RECONCILE_AFTER_SECONDS": "0.5",
     "CLARION_RETRY_BASE_SECONDS": "0.2",
     "CLARION_RETRY_MAX_SECONDS": "2",

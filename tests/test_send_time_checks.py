@@ -1,0 +1,62 @@
+"""Opt-outs and quiet hours are checked right before each batch, not only at expansion:
+a STOP that arrives after expansion suppresses the number, and a message whose send slips
+past its window's end (a resume, a backlog, a retry) waits for the next opening."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from campaigns.db import session_scope
+from campaigns.models import Message, Suppression
+from config.settings import Settings
+from scheduler.tick import tick
+from tests.seed import seed_list, status_counts
+from tests.test_scheduler_tick import LA, NYC, dispatcher_at, expand_at, scheduled_campaign, utc
+
+
+def test_a_stop_after_expansion_suppresses_the_number(sqlite_url: str) -> None:
+    seed_list(sqlite_url, "customers", NYC + LA)
+    scheduled_campaign(sqlite_url, {"send_at": "2026-06-02T15:00Z"}, utc(2026, 6, 1))
+    fire = utc(2026, 6, 2, 15)
+    settings = Settings(database_url=sqlite_url)
+    [run_id] = tick(settings, now=fire).to_expand
+    expand_at(sqlite_url, run_id, fire)
+    with session_scope(sqlite_url) as session:
+        session.add(Suppression(phone=NYC[0], reason="STOP reply"))
+    dispatcher, provider = dispatcher_at(sqlite_url, [fire])
+    dispatcher.dispatch_once(run_id)
+    assert sorted(m["to"] for m in provider.sent) == sorted([NYC[1], *LA])
+    with session_scope(sqlite_url) as session:
+        status = session.scalar(select(Message.status).where(Message.phone == NYC[0]))
+    assert status == "suppressed"
+    dispatcher.dispatch_once(run_id)
+    assert status_counts(sqlite_url, run_id) == {"sent": 2, "suppressed": 1}
+
+
+def test_a_message_past_its_window_end_waits_for_the_next_opening(sqlite_url: str) -> None:
+    seed_list(sqlite_url, "customers", NYC)
+    window = {"start": "09:00", "end": "20:00", "days": "mon-fri"}
+    scheduled_campaign(
+        sqlite_url, {"send_at": "2026-06-01T19:00:00-04:00", "window": window}, utc(2026, 6, 1)
+    )
+    settings = Settings(database_url=sqlite_url)
+    fire = utc(2026, 6, 1, 23)  # Monday 19:00 in New York: inside the window
+    [run_id] = tick(settings, now=fire).to_expand
+    expand_at(sqlite_url, run_id, fire, scheduler_handover_seconds=0)
+    # The send slips (a pause, a backlog) to 20:30 New York time, past the window's end.
+    late = utc(2026, 6, 2, 0, 30)
+    clock = [late]
+    dispatcher, provider = dispatcher_at(sqlite_url, clock)
+    dispatcher.dispatch_once(run_id)
+    assert provider.sent == []
+    with session_scope(sqlite_url) as session:
+        rows = session.execute(
+            select(Message.status, Message.not_before, Message.attempts).where(
+                Message.run_id == run_id
+            )
+        ).all()
+    # Back to pending, not an attempt, until Tuesday 09:00 in New York (13:00 UTC).
+    assert {(s, nb, a) for s, nb, a in rows} == {("pending", utc(2026, 6, 2, 13), 0)}
+    clock[0] = utc(2026, 6, 2, 13, 0, 1)
+    dispatcher.dispatch_once(run_id)
+    assert sorted(m["to"] for m in provider.sent) == sorted(NYC)
