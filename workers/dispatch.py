@@ -464,10 +464,12 @@ class Dispatcher:
         if missing:
             # Claimed but absent from the answer: as ambiguous as a timeout.
             self._unknown(session, token, missing, "missing from the provider's answer")
+        # The minute's row before the run's row, as in ``_rate_limited``: two chains that
+        # took them in opposite orders deadlocked.
+        record_minute(session, run.id, now, accepted=len(sent))
         budget.record_spend(session, run.id, (m.message_price for m in response.messages))
         if pause_reason:
             pause_campaign(session, run.campaign_id, reason=pause_reason)
-        record_minute(session, run.id, now, accepted=len(sent))
         self._touch(session, run.id)
         return Outcome("again", sent=len(sent), failed=len(failed))
 
