@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from campaigns.bulk import insert_ignore
 from campaigns.clock import utcnow
 from campaigns.models import WebhookEvent, table
 from campaigns.optout import is_opt_out, suppress
@@ -72,44 +71,48 @@ def inbound_event(fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def record(session: Session, kind: str, key: str, payload: dict[str, Any]) -> None:
     """Record a push (a replay of one already recorded is ignored)."""
-    insert_ignore(
-        session,
-        table(WebhookEvent),
-        [{"kind": kind, "key": key[:200], "payload": payload, "received_at": utcnow()}],
+    # One row: a plain INSERT ... ON CONFLICT DO NOTHING (both dialects have it) is the
+    # cheapest; the bulk helper stages through COPY, which pays off only for many rows.
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = (pg_insert if postgres else sqlite_insert)(table(WebhookEvent))
+    session.execute(
+        statement.values(
+            kind=kind, key=key[:200], payload=payload, received_at=utcnow()
+        ).on_conflict_do_nothing(index_elements=["kind", "key"])
     )
 
 
 def apply_recorded(session: Session, default_region: str, limit: int = 1000) -> int:
-    """Apply recorded pushes not applied yet (oldest first); returns how many. Each is
-    marked applied in the same transaction as its effect, so it takes effect once even
-    when two processes apply at the same time (the second's update finds it taken)."""
-    events = list(
-        session.scalars(
-            select(WebhookEvent)
-            .where(WebhookEvent.applied_at.is_(None))
-            .order_by(WebhookEvent.id)
-            .limit(limit)
-        )
+    """Apply recorded pushes not applied yet (oldest first); returns how many. They are
+    taken by one UPDATE ... RETURNING in the transaction that applies them, so each takes
+    effect once even when two processes apply at the same time (the second's update finds
+    them taken)."""
+    oldest = (
+        select(WebhookEvent.id)
+        .where(WebhookEvent.applied_at.is_(None))
+        .order_by(WebhookEvent.id)
+        .limit(limit)
     )
-    applied = 0
+    taken = session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id.in_(oldest.scalar_subquery()), WebhookEvent.applied_at.is_(None))
+        .values(applied_at=utcnow())
+        .returning(WebhookEvent.kind, WebhookEvent.payload)
+        .execution_options(synchronize_session=False)
+    ).all()
     receipts: list[tuple[str, str]] = []
     stops: list[str] = []
-    for event in events:
-        taken = session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.id == event.id, WebhookEvent.applied_at.is_(None))
-            .values(applied_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if not taken.rowcount:  # type: ignore[attr-defined]
-            continue
-        applied += 1
-        if event.kind == "receipt":
-            receipt = Receipt.from_json(event.payload)
-            status = delivery_status(receipt.status_code, receipt.status_text)
-            receipts.append((receipt.message_id, status))
-        elif event.kind == "inbound":
-            message = InboundMessage.from_json(event.payload)
+    for kind, payload in taken:
+        if kind == "receipt":
+            receipt = Receipt.from_json(payload)
+            receipts.append(
+                (receipt.message_id, delivery_status(receipt.status_code, receipt.status_text))
+            )
+        elif kind == "inbound":
+            message = InboundMessage.from_json(payload)
             if is_opt_out(message.body):
                 try:
                     stops.append(normalise(message.from_, default_region))
@@ -119,4 +122,4 @@ def apply_recorded(session: Session, default_region: str, limit: int = 1000) -> 
     if stops:
         suppress(session, stops, reason="STOP reply")
     session.commit()
-    return applied
+    return len(taken)

@@ -144,7 +144,8 @@ def test_transient_errors_retry_then_fail_with_reason(sqlite_url: str) -> None:
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=3)
     provider.script = [{p: "INTERNAL_ERROR" for p in phones}] * 10
     _drain(dispatcher, run_id)
-    assert provider.requests == 3
+    # Each row backs off with its own jitter, so the retries may leave in separate requests.
+    assert 3 <= provider.requests <= 6
     with session_scope(sqlite_url) as session:
         rows = session.scalars(select(Message).where(Message.run_id == run_id)).all()
     assert {r.status for r in rows} == {"failed"}
@@ -157,7 +158,7 @@ def test_a_provider_never_reached_pauses_instead_of_failing(sqlite_url: str) -> 
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=3)
     provider.script = [ConnectionFailedError("connection refused")] * 10
     _drain(dispatcher, run_id)
-    assert provider.requests == 3
+    assert 3 <= provider.requests <= 6
     with session_scope(sqlite_url) as session:
         rows = session.scalars(select(Message).where(Message.run_id == run_id)).all()
         run = session.get(Run, run_id)
