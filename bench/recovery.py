@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import glob
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -91,6 +92,7 @@ def main() -> None:
 # -- private services -------------------------------------------------------------------
 
 
+TRUST_POSTGRES = ("-U", "postgres", "-A", "trust")
 NO_DISK = ("--save", "", "--appendonly", "no")
 
 
@@ -130,8 +132,12 @@ class PrivatePostgres:
         self.port = free_port()
         self.log = base / "postgresql.log"
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/clarion"
+        # PostgreSQL refuses to run as root: the cluster then belongs to the postgres user.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_user:
+            shutil.chown(base, "postgres")
         subprocess.run(
-            [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"],
+            [*self.as_user, str(self.bin / "initdb"), "-D", str(self.data), *TRUST_POSTGRES],
             check=True,
             capture_output=True,
         )
@@ -143,22 +149,23 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+        command = [*self.as_user, self._pg_ctl, "-D", str(self.data), "-l", str(self.log)]
         subprocess.run(
-            [self._pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start"],
+            [*command, "-o", options, "-w", "start"],
             check=True,
             capture_output=True,
         )
 
     def crash(self) -> None:
         subprocess.run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
+            [*self.as_user, self._pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"],
             check=True,
             capture_output=True,
         )
 
     def stop(self) -> None:
         subprocess.run(
-            [str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            [*self.as_user, self._pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
             capture_output=True,
         )
 
