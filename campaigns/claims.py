@@ -8,19 +8,41 @@ token, so a worker whose lease was taken over cannot overwrite the new owner's r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import and_, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from campaigns.clock import db_now
-from campaigns.models import Message, Run, Suppression, table
+from campaigns.models import Message, MessageStatus, Run, Suppression, table
 
 _messages = table(Message)
+
+
+class RowUpdate(TypedDict, total=False):
+    """New values for one message row (``b_id``): what dispatch and reconciliation hand to
+    ``settle`` instead of loose dicts. Every row of one ``settle`` call sets the same
+    columns."""
+
+    b_id: int
+    status: str  # a MessageStatus
+    attempts: int
+    lookups: int
+    not_before: datetime | None
+    error: str | None
+    claim_token: str | None
+    lease_until: datetime | None
+    provider_message_id: str | None
+    provider_status: str | None
+    parts: int | None
+    price: Decimal | None
+    sent_at: datetime | None
+    provider_schedule: int | None
 
 
 @dataclass(frozen=True)
@@ -38,7 +60,7 @@ def claim_batch(
     """Claim up to ``limit`` due pending rows of a run (oldest first)."""
     due = select(Message.id).where(
         Message.run_id == run_id,
-        Message.status == "pending",
+        Message.status == MessageStatus.PENDING,
         or_(Message.not_before.is_(None), Message.not_before <= now),
     )
     # Ordered as the (run_id, status, id) index is, so the planner reads the pending range
@@ -54,10 +76,15 @@ def claim_batch(
         where = Message.id.in_(due.scalar_subquery())
     rows = session.execute(
         update(Message)
-        .where(where, Message.status == "pending")
+        .where(where, Message.status == MessageStatus.PENDING)
         # attempted_at is cleared: it is set by ``fence`` when the request leaves, so a claim
         # whose worker died before that goes straight back to pending, no look-up needed.
-        .values(status="claimed", claim_token=token, lease_until=lease_until, attempted_at=None)
+        .values(
+            status=MessageStatus.CLAIMED,
+            claim_token=token,
+            lease_until=lease_until,
+            attempted_at=None,
+        )
         .returning(
             Message.id, Message.phone, Message.body, Message.attempts, Message.provider_schedule
         )
@@ -96,7 +123,7 @@ def fence(
         .where(
             Message.id.in_(ids),
             Message.claim_token == token,
-            Message.status == "claimed",
+            Message.status == MessageStatus.CLAIMED,
             enough,
         )
         .values(attempted_at=instant, lookups=0)
@@ -108,10 +135,10 @@ def fence(
 
 def defer(session: Session, token: str, until: dict[int, datetime]) -> None:
     """Give rows of a claim back to pending until a later time (not an attempt)."""
-    rows = [
+    rows: list[RowUpdate] = [
         {
             "b_id": i,
-            "status": "pending",
+            "status": MessageStatus.PENDING,
             "not_before": when,
             "claim_token": None,
             "lease_until": None,
@@ -127,10 +154,10 @@ def release_unsent(session: Session, token: str) -> int:
         update(Message)
         .where(
             Message.claim_token == token,
-            Message.status == "claimed",
+            Message.status == MessageStatus.CLAIMED,
             Message.attempted_at.is_(None),
         )
-        .values(status="pending", claim_token=None, lease_until=None)
+        .values(status=MessageStatus.PENDING, claim_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
@@ -143,9 +170,13 @@ def mark_unknown(
     made before ``look_up_after`` (the request's end plus the grace period)."""
     result = session.execute(
         update(Message)
-        .where(Message.id.in_(ids), Message.claim_token == token, Message.status == "claimed")
+        .where(
+            Message.id.in_(ids),
+            Message.claim_token == token,
+            Message.status == MessageStatus.CLAIMED,
+        )
         .values(
-            status="unknown",
+            status=MessageStatus.UNKNOWN,
             claim_token=None,
             lease_until=None,
             not_before=look_up_after,
@@ -174,7 +205,7 @@ def take_unknown(
     until ``until``: one dispatch chain looks a set of rows up, not every chain of the run."""
     due = select(Message.id).where(
         Message.run_id == run_id,
-        Message.status == "unknown",
+        Message.status == MessageStatus.UNKNOWN,
         or_(Message.not_before.is_(None), Message.not_before <= now),
     )
     due = due.order_by(Message.status, Message.id).limit(limit)
@@ -186,7 +217,7 @@ def take_unknown(
         where = Message.id.in_(due.scalar_subquery())
     rows = session.execute(
         update(Message)
-        .where(where, Message.status == "unknown")
+        .where(where, Message.status == MessageStatus.UNKNOWN)
         .values(claim_token=token, not_before=until)
         .returning(
             Message.id, Message.phone, Message.attempts, Message.attempted_at, Message.lookups
@@ -200,7 +231,7 @@ def release(
     session: Session,
     token: str,
     *,
-    status: str = "pending",
+    status: str = MessageStatus.PENDING,
     not_before: datetime | None = None,
     count_attempt: bool = False,
     error: str | None = None,
@@ -218,7 +249,10 @@ def release(
         values["error"] = error
     result = session.execute(
         update(Message)
-        .where(Message.claim_token == token, Message.status.in_(("claimed", "unknown")))
+        .where(
+            Message.claim_token == token,
+            Message.status.in_((MessageStatus.CLAIMED, MessageStatus.UNKNOWN)),
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -227,7 +261,7 @@ def release(
 
 def settle(
     session: Session,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[RowUpdate],
     *,
     token: str | None = None,
     expect_status: str | None = None,
@@ -240,9 +274,10 @@ def settle(
     """
     if not rows:
         return
-    columns = [k for k in rows[0] if k != "b_id"]
+    plain = [cast(Mapping[str, Any], r) for r in rows]
+    columns = [k for k in plain[0] if k != "b_id"]
     if session.get_bind().dialect.name == "postgresql":
-        _settle_unnest(session, rows, columns, token, expect_status)
+        _settle_unnest(session, plain, columns, token, expect_status)
         return
     where = [_messages.c.id == bindparam("b_id")]
     if token is not None:
@@ -250,13 +285,13 @@ def settle(
     if expect_status is not None:
         where.append(_messages.c.status == expect_status)
     stmt = update(_messages).where(and_(*where)).values({c: bindparam(f"v_{c}") for c in columns})
-    params = [{"b_id": r["b_id"], **{f"v_{c}": r[c] for c in columns}} for r in rows]
+    params = [{"b_id": r["b_id"], **{f"v_{c}": r[c] for c in columns}} for r in plain]
     session.connection().execute(stmt, params)
 
 
 def _settle_unnest(
     session: Session,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     columns: list[str],
     token: str | None,
     expect_status: str | None,
@@ -307,11 +342,15 @@ def expire_leases(session: Session, now: datetime, *, grace_seconds: float) -> i
     active = select(Run.id).where(Run.status.in_(("expanding", "sending", "paused", "cancelled")))
     recovered = 0
     for run_id in session.scalars(active):
-        expired = (Message.run_id == run_id, Message.status == "claimed", Message.lease_until < now)
+        expired = (
+            Message.run_id == run_id,
+            Message.status == MessageStatus.CLAIMED,
+            Message.lease_until < now,
+        )
         never_left = session.execute(
             update(Message)
             .where(*expired, Message.attempted_at.is_(None))
-            .values(status="pending", claim_token=None, lease_until=None)
+            .values(status=MessageStatus.PENDING, claim_token=None, lease_until=None)
             .execution_options(synchronize_session=False)
         )
         recovered += int(never_left.rowcount)  # type: ignore[attr-defined]
@@ -326,7 +365,7 @@ def expire_leases(session: Session, now: datetime, *, grace_seconds: float) -> i
                 update(Message)
                 .where(*expired, Message.lease_until == lease_end)
                 .values(
-                    status="unknown",
+                    status=MessageStatus.UNKNOWN,
                     claim_token=None,
                     lease_until=None,
                     not_before=lease_end + timedelta(seconds=grace_seconds),
@@ -357,7 +396,12 @@ def drop_suppressed(session: Session, batch: list[Claimed], *, token: str) -> li
             Message.id.in_([row.id for row in batch if row.phone in opted_out]),
             Message.claim_token == token,
         )
-        .values(status="suppressed", error="number opted out", claim_token=None, lease_until=None)
+        .values(
+            status=MessageStatus.SUPPRESSED,
+            error="number opted out",
+            claim_token=None,
+            lease_until=None,
+        )
         .execution_options(synchronize_session=False)
     )
     return [row for row in batch if row.phone not in opted_out]

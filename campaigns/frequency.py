@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,7 +85,7 @@ def hold_back(
         return list(batch)
     recent = _recent(session, [row.phone for row in batch], now - cap.window)
     keep: list[Claimed] = []
-    held: list[dict[str, Any]] = []
+    held: list[claims.RowUpdate] = []
     for row in batch:
         times = sorted(recent.get(row.phone, ()), reverse=True)
         if len(times) < cap.messages:

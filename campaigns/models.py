@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -270,17 +271,22 @@ class RunStatusTotal(Base):
     parts: Mapped[int] = mapped_column(BigInteger)
 
 
-MESSAGE_STATUSES = (
-    "pending",
-    "claimed",
-    "unknown",
-    "sent",
-    "failed",
-    "suppressed",
-    "skipped",
-    "expired",
-    "cancelled",
-)
+class MessageStatus(StrEnum):
+    """The states of a message row. docs/message-states.md draws how a row moves between
+    them; ``campaigns.claims`` makes every move of the sending path."""
+
+    PENDING = "pending"  # waiting to be claimed (``not_before`` may hold it back)
+    CLAIMED = "claimed"  # held by a worker's claim; in flight once ``attempted_at`` is set
+    UNKNOWN = "unknown"  # its request may have been accepted: a history look-up decides
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"  # opted out
+    SKIPPED = "skipped"  # outside the audience rules (a reminder whose time has passed)
+    EXPIRED = "expired"  # not sent before the run's deadline
+    CANCELLED = "cancelled"
+
+
+MESSAGE_STATUSES = tuple(status.value for status in MessageStatus)
 FINAL_MESSAGE_STATUSES = ("sent", "failed", "suppressed", "skipped", "expired", "cancelled")
 
 

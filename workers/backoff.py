@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from campaigns.claims import RowUpdate
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -49,7 +51,7 @@ def retry_or_give_up(
     reason: str,
     *,
     can_retry: bool = True,
-) -> dict[str, Any]:
+) -> RowUpdate:
     """The row values after a failed try: back to ``pending`` after a backoff, or
     ``failed`` once the tries are used up (or when ``can_retry`` is false)."""
     attempts = attempts_before + 1

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select, update
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import budget, canary, claims, frequency
 from campaigns.activity import record_minute
-from campaigns.claims import Claimed
+from campaigns.claims import Claimed, RowUpdate
 from campaigns.clock import as_utc, db_now
 from campaigns.db import session_factory
 from campaigns.definition import CampaignDefinition, load_definition
@@ -403,11 +403,11 @@ class Dispatcher:
         claims.settle(session, rows, token=token)
         session.commit()
 
-    def _retry_row(self, row: Claimed, now: datetime, reason: str) -> dict[str, Any]:
+    def _retry_row(self, row: Claimed, now: datetime, reason: str) -> RowUpdate:
         decision = retry_or_give_up(retry_policy(self.settings), row.attempts, now, reason)
         return {"b_id": row.id, **decision, "claim_token": None, "lease_until": None}
 
-    def _throttled_row(self, row: Claimed, now: datetime) -> dict[str, Any]:
+    def _throttled_row(self, row: Claimed, now: datetime) -> RowUpdate:
         return {
             "b_id": row.id,
             "status": "pending",
@@ -595,7 +595,7 @@ class Dispatcher:
         return self._definitions[campaign_id]
 
 
-def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> dict[str, Any]:
+def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> RowUpdate:
     return {
         "b_id": row.id,
         "status": "sent",
@@ -612,7 +612,7 @@ def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> dict[str, A
     }
 
 
-def _failed_row(row: Claimed, result: MessageResult) -> dict[str, Any]:
+def _failed_row(row: Claimed, result: MessageResult) -> RowUpdate:
     return {
         "b_id": row.id,
         "status": "failed",
@@ -625,7 +625,7 @@ def _failed_row(row: Claimed, result: MessageResult) -> dict[str, Any]:
     }
 
 
-def _given_up_row(row: Claimed, reason: str) -> dict[str, Any]:
+def _given_up_row(row: Claimed, reason: str) -> RowUpdate:
     return {
         "b_id": row.id,
         "status": "failed",

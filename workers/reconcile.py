@@ -20,15 +20,14 @@ import logging
 import math
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from campaigns import claims
-from campaigns.claims import Unknown
+from campaigns.claims import RowUpdate, Unknown
 from campaigns.clock import as_utc
-from campaigns.models import Message, Run
+from campaigns.models import Message, MessageStatus, Run
 from clicksend.client import ClickSendClient
 from clicksend.errors import ClickSendError, HeldBackError, RateLimitedError
 from clicksend.models import HistoryItem
@@ -93,51 +92,54 @@ def settle_ripe(
 
 def _settled(
     row: Unknown, item: HistoryItem | None, has_history: bool, settings: Settings, now: datetime
-) -> dict[str, Any]:
-    common = {"b_id": row.id, "claim_token": None}
-    if item is not None:
-        return common | {
-            "status": "sent",
-            "provider_message_id": item.message_id,
-            "provider_status": item.status[:STATUS_WIDTH],
-            "parts": item.message_parts,
-            "price": item.message_price,
-            "sent_at": now,
-            "attempts": row.attempts + 1,
-            "lookups": 0,
-            "not_before": None,
-            "error": None,
-        }
-    if has_history and row.lookups == 0:
-        # Not found once: the provider may still be writing it. Look again before resending.
-        return common | {
-            "status": "unknown",
-            "provider_message_id": None,
-            "provider_status": None,
-            "parts": None,
-            "price": None,
-            "sent_at": None,
-            "attempts": row.attempts,
-            "lookups": 1,
-            "not_before": now + timedelta(seconds=settings.reconcile_after_seconds),
-            "error": "not found at the provider yet; looking again before any resend",
-        }
-    if has_history:
-        reason = "not accepted by the provider (confirmed by two look-ups)"
-    else:
-        reason = "outcome unknown and the provider keeps no history: not resent"
-    decision = retry_or_give_up(
-        retry_policy(settings), row.attempts, now, reason, can_retry=has_history
-    )
-    return common | {
+) -> RowUpdate:
+    # Every row of one settle call sets the same columns, whichever way it went.
+    update: RowUpdate = {
+        "b_id": row.id,
+        "claim_token": None,
         "provider_message_id": None,
         "provider_status": None,
         "parts": None,
         "price": None,
         "sent_at": None,
-        "lookups": 0,
-        **decision,
     }
+    if item is not None:
+        update.update(
+            {
+                "status": MessageStatus.SENT,
+                "provider_message_id": item.message_id,
+                "provider_status": item.status[:STATUS_WIDTH],
+                "parts": item.message_parts,
+                "price": item.message_price,
+                "sent_at": now,
+                "attempts": row.attempts + 1,
+                "lookups": 0,
+                "not_before": None,
+                "error": None,
+            }
+        )
+        return update
+    if has_history and row.lookups == 0:
+        # Not found once: the provider may still be writing it. Look again before resending.
+        update.update(
+            {
+                "status": MessageStatus.UNKNOWN,
+                "attempts": row.attempts,
+                "lookups": 1,
+                "not_before": now + timedelta(seconds=settings.reconcile_after_seconds),
+                "error": "not found at the provider yet; looking again before any resend",
+            }
+        )
+        return update
+    if has_history:
+        reason = "not accepted by the provider (confirmed by two look-ups)"
+    else:
+        reason = "outcome unknown and the provider keeps no history: not resent"
+    update.update(
+        retry_or_give_up(retry_policy(settings), row.attempts, now, reason, can_retry=has_history)
+    )
+    update["lookups"] = 0
+    return update
 
 
 def _give_back(session: Session, token: str, ids: list[int], when: datetime) -> None:
