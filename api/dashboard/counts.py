@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns import stats
 from campaigns.db import session_scope
 from campaigns.models import MESSAGE_STATUSES, Contact, Message, Run
 from campaigns.stats import status_counts
@@ -136,21 +137,9 @@ class RunCounts:
 
 
 def delivery_counts(session: Session, run_id: int) -> dict[str, int]:
-    """Delivered and undelivered receipts among a run's sent messages."""
-    delivered = undelivered = 0
-    for status, n in session.execute(
-        select(Message.delivery_status, func.count())
-        .where(
-            Message.run_id == run_id,
-            Message.status == "sent",
-            Message.delivery_status.is_not(None),
-        )
-        .group_by(Message.delivery_status)
-    ):
-        if str(status).lower() == "delivered":
-            delivered += int(n)
-        else:
-            undelivered += int(n)
+    """Delivered and undelivered receipts among a run's sent messages (the rule of which
+    receipt counts as which lives in ``campaigns.stats``)."""
+    delivered, undelivered = stats.delivery_counts(session, run_id)
     return {"delivered": delivered, "undelivered": undelivered}
 
 
