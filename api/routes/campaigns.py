@@ -123,19 +123,23 @@ def _conflict(exc: CampaignError) -> ApiError:
     return ApiError(409, text)
 
 
+# A definition arrives as JSON or YAML, so the body is read by hand; this tells OpenAPI so.
+DEFINITION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+        "required": True,
+    }
+}
+
+
 @router.post(
     "",
     status_code=201,
     response_model=CampaignOut,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "application/yaml": {"schema": {"type": "string"}},
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=DEFINITION_BODY,
 )
 async def create(
     request: Request,
@@ -165,15 +169,7 @@ async def create(
 @router.put(
     "/{campaign_id}",
     response_model=CampaignOut,
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "application/yaml": {"schema": {"type": "string"}},
-            },
-            "required": True,
-        }
-    },
+    openapi_extra=DEFINITION_BODY,
 )
 async def update_draft(request: Request, campaign_id: int) -> CampaignOut:
     """Replace a draft's definition."""
