@@ -3,12 +3,14 @@ stats and runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import settings_of
@@ -123,6 +125,26 @@ def _conflict(exc: CampaignError) -> ApiError:
     return ApiError(409, text)
 
 
+async def _store(
+    request: Request, write: Callable[[Session, dict[str, Any]], Campaign]
+) -> CampaignOut:
+    """Validate the request's definition, write it with ``write`` and check it against the
+    audience, in one transaction: a check error stores nothing (422)."""
+    definition = await _definition(request)
+    settings = settings_of(request)
+
+    def store() -> CampaignOut:
+        with session_scope(settings.database_url) as session:
+            try:
+                campaign = write(session, definition)
+            except CampaignError as exc:
+                raise _conflict(exc) from None
+            warnings = checked_definition(session, definition, settings)
+            return CampaignOut.of(campaign, warnings)
+
+    return await run_in_threadpool(store)
+
+
 # A definition arrives as JSON or YAML, so the body is read by hand; this tells OpenAPI so.
 DEFINITION_BODY: dict[str, Any] = {
     "requestBody": {
@@ -146,24 +168,12 @@ async def create(
     replace: Annotated[bool, Query(description="Replace the draft of the same name.")] = False,
 ) -> CampaignOut:
     """Validate a definition and store it as a draft."""
-    definition = await _definition(request)
-    url = settings_of(request).database_url
-
-    settings = settings_of(request)
-
-    def store() -> CampaignOut:
-        with session_scope(url) as session:
-            try:
-                campaign = runs.create_campaign(
-                    session, definition, unique_name=True, replace=replace
-                )
-            except CampaignError as exc:
-                raise _conflict(exc) from None
-            # The content checks against the audience: errors store nothing (422).
-            warnings = checked_definition(session, definition, settings)
-            return CampaignOut.of(campaign, warnings)
-
-    return await run_in_threadpool(store)
+    return await _store(
+        request,
+        lambda session, definition: runs.create_campaign(
+            session, definition, unique_name=True, replace=replace
+        ),
+    )
 
 
 @router.put(
@@ -173,21 +183,9 @@ async def create(
 )
 async def update_draft(request: Request, campaign_id: int) -> CampaignOut:
     """Replace a draft's definition."""
-    definition = await _definition(request)
-    url = settings_of(request).database_url
-
-    settings = settings_of(request)
-
-    def store() -> CampaignOut:
-        with session_scope(url) as session:
-            try:
-                campaign = runs.update_draft(session, campaign_id, definition)
-            except CampaignError as exc:
-                raise _conflict(exc) from None
-            warnings = checked_definition(session, definition, settings)
-            return CampaignOut.of(campaign, warnings)
-
-    return await run_in_threadpool(store)
+    return await _store(
+        request, lambda session, definition: runs.update_draft(session, campaign_id, definition)
+    )
 
 
 @router.delete("/{campaign_id}", status_code=204)
