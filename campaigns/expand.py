@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from campaigns.bulk import copy_text, copy_text_to_stage
-from campaigns.clock import utcnow
+from campaigns.clock import db_now
 from campaigns.definition import CampaignDefinition, load_definition
 from campaigns.models import Campaign, Contact, ContactList, Message, Run, table
 from campaigns.runs import set_run_status
@@ -186,7 +186,7 @@ def expand_run(
     session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status.in_(EXPANDABLE))
-        .values(duplicates_removed=report.duplicates_removed, expanded_at=utcnow())
+        .values(duplicates_removed=report.duplicates_removed, expanded_at=db_now(session))
     )
     # A run paused meanwhile stays paused; its resume finds it expanded.
     set_run_status(session, run_id, "sending", expected=("expanding",))
@@ -379,7 +379,7 @@ def _still_wanted(session: Session, run_id: int) -> bool:
     with the rest. Taken after the insert, the lock is held only for the commit.
     """
     # Progress marker too: the scheduler leaves a run alone while it shows activity.
-    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=utcnow()))
+    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=db_now(session)))
     status = session.scalar(select(Run.status).where(Run.id == run_id))
     return status in EXPANDABLE
 

@@ -14,7 +14,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from campaigns.clock import utcnow
+from campaigns.clock import db_now, utcnow
 from campaigns.models import Campaign, ContactList, Message, Run
 
 ACTIVE_RUN_STATUSES = ("scheduled", "expanding", "sending", "paused")
@@ -173,10 +173,12 @@ def set_run_status(
 ) -> bool:
     """Move a run from one of ``expected`` to ``new``; False if it was in another state."""
     values: dict[str, Any] = {"status": new, "status_reason": reason}
-    if new in ("expanding", "sending"):
-        values["started_at"] = func.coalesce(Run.started_at, utcnow())
-    if new in ("completed", "cancelled", "failed"):
-        values["finished_at"] = utcnow()
+    if new in ("expanding", "sending", "completed", "cancelled", "failed"):
+        now = db_now(session)
+        if new in ("expanding", "sending"):
+            values["started_at"] = func.coalesce(Run.started_at, now)
+        else:
+            values["finished_at"] = now
     result = session.execute(
         update(Run).where(Run.id == run_id, Run.status.in_(expected)).values(**values)
     )
@@ -345,7 +347,8 @@ def start_campaign(session: Session, campaign_id: int) -> Run | None:
     if campaign.status != "draft":
         raise CampaignError(f"campaign {campaign_id}: is {campaign.status}, not a draft")
     campaign.status = "active"
-    campaign.started_at = utcnow()
+    # The database's clock, the one the tick compares occurrences with.
+    campaign.started_at = db_now(session)
     session.flush()
     if campaign.definition.get("schedule"):
         return None
@@ -355,4 +358,4 @@ def start_campaign(session: Session, campaign_id: int) -> Run | None:
 def mark_kicked(session: Session, run_id: int) -> None:
     """Record that work for this run was just enqueued; the scheduler's tick re-kicks a
     run only after it has shown no activity for a while."""
-    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=utcnow()))
+    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=db_now(session)))

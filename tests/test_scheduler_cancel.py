@@ -16,7 +16,7 @@ from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Campaign, Run
-from campaigns.runs import cancel_campaign, create_campaign
+from campaigns.runs import cancel_campaign, create_campaign, start_campaign
 from config.settings import Settings
 from sandbox.server import SandboxHandle, start_in_thread
 from scheduler.listing import waiting
@@ -67,9 +67,9 @@ def _reminder_run(settings: Settings, channel: str = "sms") -> tuple[int, int, s
         )
         if channel == "voice":
             defn["message"] = {"body": "Hi {first_name}, see you soon", "voice": "female"}
-        campaign = create_campaign(session, defn)
-        campaign.status, campaign.started_at = "active", utcnow()
-        cid = campaign.id
+        cid = create_campaign(session, defn).id
+    with session_scope(url) as session:
+        assert start_campaign(session, cid) is None  # scheduled: the tick makes its run
     [run_id] = tick(settings).to_expand
     with session_scope(url) as session:
         run = session.get(Run, run_id)

@@ -355,3 +355,29 @@ def test_unscheduled_campaign_with_only_a_window_gets_one_run(
     tick(settings, now=start + offset)
     tick(settings, now=start + offset + timedelta(seconds=5))
     assert runs_of(sqlite_url, cid) == [(start, "scheduled")]
+
+
+@pytest.mark.parametrize("ahead", [timedelta(milliseconds=50), timedelta(minutes=2)])
+def test_a_run_started_on_a_host_whose_clock_is_ahead_is_due_at_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, ahead: timedelta
+) -> None:
+    """The start and the tick read one clock, the database's: a host clock ahead of it
+    (or SQLite's millisecond clock against Python's microseconds) must not leave a just
+    started campaign's run waiting for a later tick."""
+    from campaigns import clock as clock_module
+    from campaigns.runs import start_campaign
+
+    class AheadDatetime(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> AheadDatetime:  # type: ignore[override]
+            return super().now(tz) + ahead  # type: ignore[return-value]
+
+    seed_list(db_url, "customers", NYC)
+    with session_scope(db_url) as session:
+        cid = create_campaign(session, definition(["customers"])).id
+    monkeypatch.setattr(clock_module, "datetime", AheadDatetime)
+    with session_scope(db_url) as session:
+        run = start_campaign(session, cid)
+        assert run is not None
+        run_id = run.id
+    assert tick(Settings(database_url=db_url)).to_expand == [run_id]  # type: ignore[call-arg]
