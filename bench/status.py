@@ -29,6 +29,7 @@ from bench.common import scratch_database, seed_contacts
 
 def sender(db_url: str, run_id: int) -> None:
     """Runs in its own process until killed: claim 1000, record them sent."""
+    import uuid
     from decimal import Decimal
 
     from sqlalchemy import update
@@ -41,7 +42,9 @@ def sender(db_url: str, run_id: int) -> None:
     with session_scope(db_url) as session:
         while True:
             now = utcnow()
-            batch = claim_batch(session, run_id, 1000, token="bench", lease_until=now, now=now)
+            batch = claim_batch(
+                session, run_id, 1000, token=uuid.uuid4().hex, lease_until=now, now=now
+            )
             session.commit()
             if not batch:
                 return

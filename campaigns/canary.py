@@ -116,7 +116,13 @@ def gate(
         # workers cannot both see the slice unfilled and claim it twice over (a row lock
         # on PostgreSQL, the write lock on SQLite).
         _set(session, run.id, canary_state="sending")
-        attempted = _count(session, Message.run_id == run.id, Message.attempted_at.is_not(None))
+        # Claimed rows count: their request may be about to leave (it marks only the
+        # claim's row), and a second worker must not claim the slice again meanwhile.
+        attempted = _count(
+            session,
+            Message.run_id == run.id,
+            or_(Message.attempted_at.is_not(None), Message.status == "claimed"),
+        )
         if attempted < size:
             # Only the slice's remaining recipients; when none are due (a send window),
             # the claim finds none and the run waits as usual.

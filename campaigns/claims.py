@@ -4,6 +4,14 @@ A claim is an UPDATE of pending rows to 'claimed' with a random token and a leas
 with FOR UPDATE SKIP LOCKED on PostgreSQL, so two copies of the same task (a duplicated
 Celery message, two workers) can never hold the same row. Every later write names the
 token, so a worker whose lease was taken over cannot overwrite the new owner's result.
+
+Each claim also has one row in ``claims`` (the token, the lease, when its request left).
+The fence marks that single row right before the request, and lease recovery takes it
+(``DELETE ... RETURNING``): both lock the same row, so one of them goes first and the
+other sees what it did. Only the worker holding the token and lease recovery move rows out
+of 'claimed' (cancel and expiry touch pending rows only), so a fence that passes covers
+every row still held under the token. Whoever ends a claim deletes its row first, then
+writes the messages: every writer locks the claim row before the message rows.
 """
 
 from __future__ import annotations
@@ -14,12 +22,24 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict, cast
 
-from sqlalchemy import and_, any_, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    and_,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from campaigns.clock import db_now
-from campaigns.models import Message, MessageStatus, Run, Suppression, table
+from campaigns.models import Claim, Message, MessageStatus, Run, Suppression, table
 
 _messages = table(Message)
 
@@ -43,6 +63,7 @@ class RowUpdate(TypedDict, total=False):
     price: Decimal | None
     sent_at: datetime | None
     provider_schedule: int | None
+    attempted_at: datetime | None  # when the request carrying the row left
 
 
 @dataclass(frozen=True)
@@ -57,7 +78,8 @@ class Claimed:
 def claim_batch(
     session: Session, run_id: int, limit: int, *, token: str, lease_until: datetime, now: datetime
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due pending rows of a run (oldest first)."""
+    """Claim up to ``limit`` due pending rows of a run (oldest first), and write the
+    claim's row (the same lease) when any were claimed."""
     due = select(Message.id).where(
         Message.run_id == run_id,
         Message.status == MessageStatus.PENDING,
@@ -77,38 +99,39 @@ def claim_batch(
     rows = session.execute(
         update(Message)
         .where(where, Message.status == MessageStatus.PENDING)
-        # attempted_at is cleared: it is set by ``fence`` when the request leaves, so a claim
-        # whose worker died before that goes straight back to pending, no look-up needed.
-        .values(
-            status=MessageStatus.CLAIMED,
-            claim_token=token,
-            lease_until=lease_until,
-            attempted_at=None,
-        )
+        .values(status=MessageStatus.CLAIMED, claim_token=token, lease_until=lease_until)
         .returning(
             Message.id, Message.phone, Message.body, Message.attempts, Message.provider_schedule
         )
         .execution_options(synchronize_session=False)
     ).all()
+    if rows:
+        session.execute(insert(Claim).values(token=token, run_id=run_id, lease_until=lease_until))
     return [Claimed(r.id, r.phone, r.body, r.attempts, r.provider_schedule) for r in rows]
 
 
 def fence(
     session: Session,
     token: str,
-    ids: Sequence[int],
     *,
     need_seconds: float,
     now: datetime | None = None,
-) -> set[int]:
-    """Right before the request: mark the rows in flight, but only those still claimed
-    under ``token`` with at least ``need_seconds`` of lease left by the database's clock.
+    in_flight_id: int | None = None,
+) -> datetime | None:
+    """Right before the request: mark the claim's request as left, but only if the claim
+    is still ours (not recovered) with at least ``need_seconds`` of lease left by the
+    database's clock. Returns that instant (the rows' ``attempted_at``), or None: send
+    nothing. The caller commits before sending.
 
-    One statement, so nothing can take the claim between the check and the mark. A worker
-    that outlived its lease (a stall, a paused VM) finds its rows gone and sends nothing;
-    one with too little lease left for the whole request does not start it. Returns the
-    ids that may be sent; the caller commits before sending. ``now`` replaces the
-    database's clock for callers that move time (tests).
+    One statement on the claim's single row, so nothing can take the claim between the
+    check and the mark, and lease recovery, which takes the same row, either goes first
+    (the fence then refuses) or waits and sees the request left. A worker that outlived
+    its lease (a stall, a paused VM) sends nothing; one with too little lease left for the
+    whole request does not start it. Every row still claimed under the token may go: only
+    its holder and recovery move rows out of a claim. ``in_flight_id``: the claim's rows
+    go one request each (the notify path) and this row's is the one leaving; the rows
+    after it stay unsent if the worker dies. ``now`` replaces the database's clock for
+    callers that move time (tests).
     """
     need = timedelta(seconds=need_seconds)
     instant: Any
@@ -117,20 +140,23 @@ def fence(
     else:
         # SQLite is in-process: one reading of its clock is the statement's instant.
         instant = now or db_now(session)
-    enough = Message.lease_until >= instant + need
-    rows = session.execute(
-        update(Message)
-        .where(
-            Message.id.in_(ids),
-            Message.claim_token == token,
-            Message.status == MessageStatus.CLAIMED,
-            enough,
-        )
-        .values(attempted_at=instant, lookups=0)
-        .returning(Message.id)
+    left = session.execute(
+        update(Claim)
+        .where(Claim.token == token, Claim.lease_until >= instant + need)
+        .values(attempted_at=instant, in_flight_id=in_flight_id)
+        .returning(Claim.attempted_at)
         .execution_options(synchronize_session=False)
-    ).all()
-    return {r.id for r in rows}
+    ).scalar_one_or_none()
+    return cast(datetime | None, left)
+
+
+def close(session: Session, token: str) -> None:
+    """The claim is over (its rows settled or given back): drop its row. Called before
+    the rows are written, in the same transaction (claim row first, then messages, the
+    order lease recovery locks them in)."""
+    session.execute(
+        delete(Claim).where(Claim.token == token).execution_options(synchronize_session=False)
+    )
 
 
 def defer(session: Session, token: str, until: dict[int, datetime]) -> None:
@@ -149,14 +175,13 @@ def defer(session: Session, token: str, until: dict[int, datetime]) -> None:
 
 
 def release_unsent(session: Session, token: str) -> int:
-    """Give back the rows of a claim whose request never left (not an attempt)."""
+    """End the claim, giving back its rows still claimed: the fence refused (nothing of
+    this claim left), or, one request per row, the rows after the one that failed (not an
+    attempt)."""
+    close(session, token)
     result = session.execute(
         update(Message)
-        .where(
-            Message.claim_token == token,
-            Message.status == MessageStatus.CLAIMED,
-            Message.attempted_at.is_(None),
-        )
+        .where(Message.claim_token == token, Message.status == MessageStatus.CLAIMED)
         .values(status=MessageStatus.PENDING, claim_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -164,10 +189,17 @@ def release_unsent(session: Session, token: str) -> int:
 
 
 def mark_unknown(
-    session: Session, token: str, ids: Sequence[int], *, error: str, look_up_after: datetime
+    session: Session,
+    token: str,
+    ids: Sequence[int],
+    *,
+    error: str,
+    look_up_after: datetime,
+    attempted_at: datetime,
 ) -> int:
     """The request's outcome is unknown: the rows wait for a history look-up, which is not
-    made before ``look_up_after`` (the request's end plus the grace period)."""
+    made before ``look_up_after`` (the request's end plus the grace period) and searches
+    from ``attempted_at`` (when the request left)."""
     result = session.execute(
         update(Message)
         .where(
@@ -180,6 +212,8 @@ def mark_unknown(
             claim_token=None,
             lease_until=None,
             not_before=look_up_after,
+            attempted_at=attempted_at,
+            lookups=0,
             error=error[:500],
         )
         .execution_options(synchronize_session=False)
@@ -236,7 +270,8 @@ def release(
     count_attempt: bool = False,
     error: str | None = None,
 ) -> int:
-    """Give every row of a claim back (or move them all to ``status``)."""
+    """End the claim: give every row of it back (or move them all to ``status``)."""
+    close(session, token)
     values: dict[str, Any] = {
         "status": status,
         "claim_token": None,
@@ -334,46 +369,100 @@ def _settle_unnest(
 
 
 def expire_leases(session: Session, now: datetime, *, grace_seconds: float) -> int:
-    """Recover claims whose worker died. Rows whose request never left go straight back to
-    pending; rows whose request left may have been accepted, so they become 'unknown' and
-    are looked up (after the grace period) before any resend."""
+    """Recover claims whose worker died (their lease ran out). Rows whose request never
+    left go straight back to pending; rows whose request left may have been accepted, so
+    they become 'unknown' and are looked up (after the grace period) before any resend.
+
+    The claim's row is taken first (deleted), so a fence on it either went before, and
+    its mark is seen here, or comes after and refuses."""
+    grace = timedelta(seconds=grace_seconds)
+    dead = session.execute(
+        delete(Claim)
+        .where(Claim.lease_until < now)
+        .returning(
+            Claim.token, Claim.run_id, Claim.lease_until, Claim.attempted_at, Claim.in_flight_id
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    recovered = 0
+    for claim in dead:
+        # (run_id, status) first: the (run_id, status, id) index finds the claimed rows.
+        held = (
+            Message.run_id == claim.run_id,
+            Message.status == MessageStatus.CLAIMED,
+            Message.claim_token == claim.token,
+        )
+        if claim.attempted_at is not None:
+            left = [*held]
+            if claim.in_flight_id is not None:
+                left.append(Message.id == claim.in_flight_id)
+            # The fence let a request leave only with its whole timeout inside the lease,
+            # so it had ended when the lease did: the grace period counts from there.
+            recovered += _count(
+                session.execute(
+                    update(Message)
+                    .where(*left)
+                    .values(
+                        status=MessageStatus.UNKNOWN,
+                        claim_token=None,
+                        lease_until=None,
+                        attempted_at=claim.attempted_at,
+                        lookups=0,
+                        not_before=claim.lease_until + grace,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            )
+        recovered += _count(
+            session.execute(
+                update(Message)
+                .where(*held)
+                .values(status=MessageStatus.PENDING, claim_token=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return recovered + _expire_orphans(session, now, grace)
+
+
+def _expire_orphans(session: Session, now: datetime, grace: timedelta) -> int:
+    """Claimed rows with no claim row (claimed before claims had rows) whose lease ran
+    out: whether their request left is not known, so they are looked up before any
+    resend."""
     # Run by run, so the (run_id, status, id) index finds the claimed rows; a predicate on
     # status alone would scan the whole table on every tick.
     active = select(Run.id).where(Run.status.in_(("expanding", "sending", "paused", "cancelled")))
     recovered = 0
-    for run_id in session.scalars(active):
-        expired = (
+    for run_id in session.scalars(active).all():
+        orphaned = (
             Message.run_id == run_id,
             Message.status == MessageStatus.CLAIMED,
             Message.lease_until < now,
+            ~exists().where(Claim.token == Message.claim_token),
         )
-        never_left = session.execute(
-            update(Message)
-            .where(*expired, Message.attempted_at.is_(None))
-            .values(status=MessageStatus.PENDING, claim_token=None, lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        recovered += int(never_left.rowcount)  # type: ignore[attr-defined]
-        # The fence let a request leave only with its whole timeout inside the lease, so it
-        # had ended when the lease did: the grace period counts from the lease's end. Rows
-        # of one claim share their lease, so this is one statement per dead claim.
-        leases = session.scalars(select(Message.lease_until).where(*expired).distinct()).all()
+        # The grace period counts from each lease's end, as for a claim with its row.
+        leases = session.scalars(select(Message.lease_until).where(*orphaned).distinct()).all()
         for lease_end in leases:
             if lease_end is None:
                 continue  # a claim always has a lease; nothing expired without one
-            in_flight = session.execute(
-                update(Message)
-                .where(*expired, Message.lease_until == lease_end)
-                .values(
-                    status=MessageStatus.UNKNOWN,
-                    claim_token=None,
-                    lease_until=None,
-                    not_before=lease_end + timedelta(seconds=grace_seconds),
+            recovered += _count(
+                session.execute(
+                    update(Message)
+                    .where(*orphaned, Message.lease_until == lease_end)
+                    .values(
+                        status=MessageStatus.UNKNOWN,
+                        claim_token=None,
+                        lease_until=None,
+                        lookups=0,
+                        not_before=lease_end + grace,
+                    )
+                    .execution_options(synchronize_session=False)
                 )
-                .execution_options(synchronize_session=False)
             )
-            recovered += int(in_flight.rowcount)  # type: ignore[attr-defined]
     return recovered
+
+
+def _count(result: Any) -> int:
+    return int(result.rowcount)
 
 
 def lease_deadline(now: datetime, lease_seconds: float) -> datetime:

@@ -226,8 +226,8 @@ class Message(Base):
     lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When the last request carrying this message left, by the database's clock (bounds a
-    # history look-up). NULL while claimed means the request has not left: the row is not
-    # ambiguous and goes straight back to pending if its worker dies.
+    # history look-up), written with the request's result. Whether the request of the
+    # current claim has left is the claim's row (``Claim.attempted_at``), not this one.
     attempted_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # History look-ups that did not find this message since its last request (a first
     # "not found" is confirmed by a second before a resend).
@@ -241,6 +241,25 @@ class Message(Base):
     # Provider-side schedule (unix seconds) when the message was handed over for later.
     provider_schedule: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     delivery_status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class Claim(Base):
+    """One claim of message rows (``Message.claim_token``), alive from the claim until its
+    rows are settled or the lease is recovered: the single row the fence marks right before
+    the request and lease recovery reads to tell rows in flight from rows never sent."""
+
+    __tablename__ = "claims"
+    # Lease recovery looks for the claims whose lease ran out.
+    __table_args__ = (Index("ix_claims_lease_until", "lease_until"),)
+
+    token: Mapped[str] = mapped_column(String(40), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("runs.id", ondelete="CASCADE"))
+    lease_until: Mapped[datetime]
+    # When the claim's request left (the fence), by the database's clock; NULL: it never did.
+    attempted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Set when the claim's rows go one request each (the notify path): the only row whose
+    # request may be in flight. NULL: one request carries every row of the claim.
+    in_flight_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RunMinute(Base):
@@ -276,7 +295,7 @@ class MessageStatus(StrEnum):
     them; ``campaigns.claims`` makes every move of the sending path."""
 
     PENDING = "pending"  # waiting to be claimed (``not_before`` may hold it back)
-    CLAIMED = "claimed"  # held by a worker's claim; in flight once ``attempted_at`` is set
+    CLAIMED = "claimed"  # held by a worker's claim; in flight once its ``Claim`` row says so
     UNKNOWN = "unknown"  # its request may have been accepted: a history look-up decides
     SENT = "sent"
     FAILED = "failed"

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from campaigns import claims
 from campaigns.clock import utcnow
 from campaigns.db import session_factory, session_scope
 from campaigns.expand import expand_run
-from campaigns.models import Message
+from campaigns.models import Claim, Message
 from tests.seed import seed_campaign, seed_list, us_numbers
+
+
+def _lease_ends(session: Session, token: str, when: datetime) -> None:
+    """Make a claim's lease end at ``when`` (its rows' and its claim row's)."""
+    session.execute(update(Message).where(Message.claim_token == token).values(lease_until=when))
+    session.execute(update(Claim).where(Claim.token == token).values(lease_until=when))
+
+
+def _claim_attempted(session: Session, token: str) -> datetime | None:
+    return session.scalar(select(Claim.attempted_at).where(Claim.token == token))
 
 
 def _run(url: str, n: int) -> int:
@@ -82,12 +93,9 @@ def test_expired_leases_sort_by_whether_the_request_left(db_url: str) -> None:
         left = claims.claim_batch(
             session, run_id, 2, token="dead", lease_until=now + timedelta(seconds=60), now=now
         )
-        assert claims.fence(session, "dead", [r.id for r in left], need_seconds=1) == {
-            r.id for r in left
-        }
-        session.execute(
-            update(Message).where(Message.claim_token == "dead").values(lease_until=now)
-        )
+        assert len(left) == 2
+        assert claims.fence(session, "dead", need_seconds=1) is not None
+        _lease_ends(session, "dead", now)
         claims.claim_batch(
             session, run_id, 2, token="stalled", lease_until=now - timedelta(seconds=1), now=now
         )
@@ -120,14 +128,12 @@ def test_fence_passes_only_our_claim_with_enough_lease_left(db_url: str) -> None
         ours = claims.claim_batch(
             session, run_id, 2, token="ours", lease_until=now + timedelta(seconds=20), now=now
         )
-        ids = [r.id for r in ours]
-        assert claims.fence(session, "other", ids, need_seconds=1) == set()
-        assert claims.fence(session, "ours", ids, need_seconds=60) == set()
-        attempted = session.scalars(select(Message.attempted_at).where(Message.id.in_(ids)))
-        assert set(attempted) == {None}
-        assert claims.fence(session, "ours", ids, need_seconds=5) == set(ids)
-        attempted = session.scalars(select(Message.attempted_at).where(Message.id.in_(ids)))
-        assert None not in set(attempted)
+        assert len(ours) == 2
+        assert claims.fence(session, "other", need_seconds=1) is None
+        assert claims.fence(session, "ours", need_seconds=60) is None
+        assert _claim_attempted(session, "ours") is None
+        left = claims.fence(session, "ours", need_seconds=5)
+        assert left is not None and _claim_attempted(session, "ours") == left
 
 
 def test_settle_with_a_stale_token_writes_nothing(db_url: str) -> None:
@@ -143,3 +149,140 @@ def test_settle_with_a_stale_token_writes_nothing(db_url: str) -> None:
         assert session.scalar(select(Message.status).where(Message.id == row.id)) == "sent"
         claims.settle(session, [{"b_id": row.id, "status": "failed"}], expect_status="unknown")
         assert session.scalar(select(Message.status).where(Message.id == row.id)) == "sent"
+
+
+# -- the fence and lease recovery meet on the claim's row ----------------------------------
+
+
+def _states(url: str, run_id: int) -> dict[int, tuple[str, datetime | None, str | None]]:
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Message.id, Message.status, Message.attempted_at, Message.claim_token).where(
+                Message.run_id == run_id
+            )
+        ).all()
+    return {r.id: (r.status, r.attempted_at, r.claim_token) for r in rows}
+
+
+def _claims_left(url: str) -> int:
+    with session_scope(url) as session:
+        return int(session.scalar(select(func.count()).select_from(Claim)) or 0)
+
+
+def test_a_recovery_waiting_on_a_fence_sees_the_request_left(pg_url: str) -> None:
+    """The fence has marked the claim (the request is about to leave) but not committed
+    when lease recovery runs: recovery waits for it and makes the rows 'unknown' (looked
+    up before any resend), never 'pending' (sent again while the first request lands)."""
+    run_id = _run(pg_url, 4)
+    make = session_factory(pg_url)
+    with make() as session:
+        now = session.scalar(select(func.now()))
+        batch = claims.claim_batch(
+            session, run_id, 3, token="slow", lease_until=now + timedelta(seconds=30), now=now
+        )
+        session.commit()
+    fencing = make()
+    left = claims.fence(fencing, "slow", need_seconds=5)  # holds the claim's row
+    assert left is not None
+    recovered: list[int] = []
+    # The tick's view: the lease has run out (the fencing worker then stalls past it).
+    later = now + timedelta(seconds=31)
+
+    def recover() -> None:
+        with make() as session:
+            recovered.append(claims.expire_leases(session, later, grace_seconds=10))
+            session.commit()
+
+    thread = threading.Thread(target=recover)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive(), "recovery did not wait for the fence's lock on the claim"
+    fencing.commit()
+    fencing.close()
+    thread.join(timeout=10)
+    assert recovered == [3]
+    states = _states(pg_url, run_id)
+    for row in batch:
+        assert states[row.id] == ("unknown", left, None)
+    assert sorted(s for s, _, _ in states.values()) == ["pending", "unknown", "unknown", "unknown"]
+    assert _claims_left(pg_url) == 0
+
+
+def test_a_fence_after_recovery_refuses(db_url: str) -> None:
+    """A worker that outlived its lease finds its claim recovered: nothing leaves, and
+    rows claimed again by another worker stay theirs."""
+    run_id = _run(db_url, 2)
+    now = utcnow()
+    with session_scope(db_url) as session:
+        claims.claim_batch(
+            session, run_id, 2, token="stalled", lease_until=now + timedelta(seconds=30), now=now
+        )
+    with session_scope(db_url) as session:
+        assert claims.expire_leases(session, now + timedelta(seconds=31), grace_seconds=10) == 2
+    with session_scope(db_url) as session:
+        taken = claims.claim_batch(
+            session, run_id, 2, token="new", lease_until=now + timedelta(hours=1), now=now
+        )
+    assert len(taken) == 2
+    with session_scope(db_url) as session:
+        assert claims.fence(session, "stalled", need_seconds=1, now=now) is None
+        assert claims.release_unsent(session, "stalled") == 0
+    assert {s for s, _, t in _states(db_url, run_id).values()} == {"claimed"}
+    assert {t for _, _, t in _states(db_url, run_id).values()} == {"new"}
+    with session_scope(db_url) as session:
+        assert claims.fence(session, "new", need_seconds=1, now=now) is not None
+
+
+def test_a_recovered_claim_whose_request_never_left_goes_back_to_pending(db_url: str) -> None:
+    run_id = _run(db_url, 3)
+    now = utcnow()
+    with session_scope(db_url) as session:
+        claims.claim_batch(
+            session, run_id, 3, token="died", lease_until=now + timedelta(seconds=30), now=now
+        )
+    with session_scope(db_url) as session:
+        assert claims.expire_leases(session, now + timedelta(seconds=31), grace_seconds=10) == 3
+    assert {v[:3:2] for v in _states(db_url, run_id).values()} == {("pending", None)}
+    assert _claims_left(db_url) == 0
+
+
+def test_one_request_per_row_recovers_only_the_row_in_flight(db_url: str) -> None:
+    """The notify path sends a claim's rows one call each: a worker that dies during the
+    second call leaves that row 'unknown'; the first is settled, the third never left."""
+    run_id = _run(db_url, 3)
+    now = utcnow()
+    with session_scope(db_url) as session:
+        first, second, third = claims.claim_batch(
+            session, run_id, 3, token="one-by-one", lease_until=now + timedelta(seconds=30), now=now
+        )
+        assert claims.fence(session, "one-by-one", need_seconds=1, in_flight_id=first.id, now=now)
+        claims.settle(
+            session,
+            [{"b_id": first.id, "status": "sent", "claim_token": None, "attempted_at": now}],
+            token="one-by-one",
+        )
+        call = now + timedelta(seconds=1)
+        left = claims.fence(session, "one-by-one", need_seconds=1, in_flight_id=second.id, now=call)
+        assert left == call
+    with session_scope(db_url) as session:
+        assert claims.expire_leases(session, now + timedelta(seconds=31), grace_seconds=10) == 2
+    states = _states(db_url, run_id)
+    assert states[first.id] == ("sent", now, None)
+    assert states[second.id] == ("unknown", call, None)
+    assert states[third.id][0] == "pending"
+
+
+def test_claimed_rows_without_a_claim_row_are_looked_up_first(db_url: str) -> None:
+    """Rows claimed before claims had rows (an upgrade with claims in flight): whether
+    their request left is not known, so they are looked up before any resend."""
+    run_id = _run(db_url, 2)
+    now = utcnow()
+    with session_scope(db_url) as session:
+        session.execute(
+            update(Message)
+            .where(Message.run_id == run_id)
+            .values(status="claimed", claim_token="before", lease_until=now)
+        )
+    with session_scope(db_url) as session:
+        assert claims.expire_leases(session, now + timedelta(seconds=1), grace_seconds=10) == 2
+    assert {v[0] for v in _states(db_url, run_id).values()} == {"unknown"}

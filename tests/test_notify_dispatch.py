@@ -15,6 +15,7 @@ from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import create_campaign, start_campaign
 from clicksend.client import ClickSendClient
+from clicksend.errors import NotFoundError
 from clicksend.skillboss import SkillBossClient
 from config.settings import Settings, get_settings
 from sandbox.config import SandboxConfig
@@ -147,3 +148,34 @@ def test_a_pause_stops_the_batch_between_calls(sqlite_url: str, sandbox: Sandbox
         ).all()
     assert sorted(set(rows)) == [("pending", 0), ("sent", 1)]
     assert status_counts(sqlite_url, run_id) == {"sent": 4, "pending": 26}
+
+
+def test_a_rejected_call_fails_only_its_own_row(
+    sqlite_url: str, sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call the hub refuses as a whole (a 404) fails its own recipient; the recipients
+    after it in the batch were never attempted and go back to pending, not to failed."""
+    phones = us_numbers(5)
+    run_id, _ = _notify_run(sqlite_url, phones, sandbox)
+    dispatcher = _dispatcher(sqlite_url, sandbox, CountingLimiter())
+    assert dispatcher.hub is not None
+    real = dispatcher.hub.notify_send
+    calls: list[str] = []
+
+    def refuse_the_third(template_id: str, to: str, *args: Any, **kw: Any) -> dict[str, Any]:
+        calls.append(to)
+        if len(calls) == 3:
+            raise NotFoundError("no such template", status_code=404)
+        return real(template_id, to, *args, **kw)
+
+    monkeypatch.setattr(dispatcher.hub, "notify_send", refuse_the_third)
+    dispatcher.dispatch_once(run_id)
+    assert len(calls) == 3
+    with session_scope(sqlite_url) as session:
+        rows = dict(
+            session.execute(
+                select(Message.phone, Message.status).where(Message.run_id == run_id)
+            ).all()
+        )
+    assert [rows[p] for p in calls] == ["sent", "sent", "failed"]
+    assert status_counts(sqlite_url, run_id) == {"sent": 2, "failed": 1, "pending": 2}

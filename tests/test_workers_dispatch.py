@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
-from campaigns.models import Campaign, Message, Run
+from campaigns.models import Campaign, Claim, Message, Run
 from clicksend.errors import (
     AuthenticationError,
     BadRequestError,
@@ -297,3 +297,28 @@ def test_limiter_outage_gives_the_batch_back(sqlite_url: str) -> None:
     assert outcome.action == "wait" and outcome.delay > dispatcher.max_inline_wait
     assert provider.requests == 0
     assert status_counts(sqlite_url, run_id) == {"pending": 3}
+
+
+def test_every_claim_row_is_gone_when_its_batch_is_settled(db_url: str) -> None:
+    """A claim's row lives until its rows are settled or given back, whatever the request
+    met, so the claims table stays one row per batch in flight; rows that were sent or
+    failed carry when their request left."""
+    phones = us_numbers(6)
+    dispatcher, provider, limiter, run_id = _setup(db_url, phones, batch_size=3)
+    provider.script = [
+        RateLimitedError("Too many requests", status_code=429, retry_after=1.0),
+        {phones[0]: "INVALID_RECIPIENT", phones[1]: "THROTTLED"},
+        NoAnswerError("no answer"),
+    ]
+    limiter.waits = [30.0]  # the first claim is given back before its request
+    for _ in range(30):
+        outcome = dispatcher.dispatch_once(run_id)
+        with session_scope(db_url) as session:
+            assert session.scalar(select(func.count()).select_from(Claim)) == 0
+            session.execute(update(Message).where(Message.run_id == run_id).values(not_before=None))
+        if outcome.action in ("done", "stopped"):
+            break
+    assert status_counts(db_url, run_id) == {"sent": 5, "failed": 1}
+    with session_scope(db_url) as session:
+        attempted = session.scalars(select(Message.attempted_at).where(Message.run_id == run_id))
+        assert None not in set(attempted)

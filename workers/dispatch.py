@@ -6,8 +6,9 @@ process). The dispatcher sends; other callers get their clients from the context
 guarantees:
 
 - a row is sent only while claimed under our token with enough lease left for the whole
-  request, checked and marked in flight in one statement right before the request
-  (``claims.fence``), and only after the run was seen 'sending' right before that;
+  request, checked and marked in flight in one statement on the claim's row right before
+  the request (``claims.fence``), and only after the run was seen 'sending' right before
+  that;
 - a 429 gives the batch back untouched (not an attempt) and blocks every worker;
 - an ambiguous failure (5xx, timeout, dropped connection) marks the rows 'unknown';
   they are looked up at the provider (``workers.reconcile``) before any resend;
@@ -151,6 +152,8 @@ class Dispatcher:
                 return self._idle(session, run)
             batch = self._send_window_check(session, run, token, batch, now)
             if not batch:
+                claims.close(session, token)
+                session.commit()
                 return Outcome("again")
             return self._send(session, run, defn, token, batch)
 
@@ -201,8 +204,12 @@ class Dispatcher:
             policy=self.settings.frequency_policy,
         )
         if not batch:
+            claims.close(session, token)
             session.commit()
             return Outcome("again")
+        # These rows are no longer locked while the limiter waits, and the claim's row is
+        # locked (by the fence) before message rows, as lease recovery locks them.
+        session.commit()
         over = budget.over_budget(session, run, defn, batch, self._prices)
         if over:
             claims.release(session, token)
@@ -211,21 +218,22 @@ class Dispatcher:
             return Outcome("stopped")
         if is_notify_campaign(defn):
             return self._send_notify(session, run, defn, token, batch)
-        gated = self._gate(session, run, token, batch)
-        if isinstance(gated, Outcome):
-            return gated
+        left = self._gate(session, run, token, batch)
+        if isinstance(left, Outcome):
+            return left
         try:
-            response = send_batch(self.client, defn, run.key, gated)
+            response = send_batch(self.client, defn, run.key, batch)
         except ClickSendError as exc:
-            return self._failed(session, run, defn, token, gated, exc)
-        return self._record(session, run, token, gated, response)
+            return self._failed(session, run, defn, token, batch, exc, left)
+        return self._record(session, run, token, batch, response, left)
 
     def _gate(
-        self, session: Session, run: Run, token: str, batch: list[Claimed]
-    ) -> Outcome | list[Claimed]:
+        self, session: Session, run: Run, token: str, batch: list[Claimed], *, one: bool = False
+    ) -> Outcome | datetime:
         """Everything between a claim and its request: the rate limit, pause/cancel, the
-        deadline, and the fence. Returns the rows that may go, or what to do instead (the
-        claim's unsent rows then given back)."""
+        deadline, and the fence. Returns when the request leaves (the rows' attempt time),
+        or what to do instead (the claim then ended, its rows given back). ``one``: the
+        claim's rows go one request each and ``batch`` is the one row leaving now."""
         wait = self._wait_for_rate_limit(len(batch))
         if wait > 0:
             claims.release(session, token)
@@ -246,28 +254,28 @@ class Dispatcher:
             defn = self._definition(session, run.campaign_id)
             return self._expire(session, run, defn, self._now(session))
         need = self.settings.http_timeout_seconds + FENCE_MARGIN_SECONDS
-        fenced = claims.fence(
+        left = claims.fence(
             session,
             token,
-            [r.id for r in batch],
             need_seconds=need,
             now=self.clock() if self.clock is not None else None,
+            in_flight_id=batch[0].id if one else None,
         )
-        if len(fenced) < len(batch):
-            # Our lease ran out (or nearly): whatever is still ours goes back unsent.
+        if left is None:
+            # Our lease ran out (or nearly), or was recovered: whatever is still ours goes
+            # back unsent.
             claims.release_unsent(session, token)
+            session.commit()
             log.warning(
-                "run %s: claim lost or too short before the request; %d of %d rows not sent",
+                "run %s: claim lost or too short before the request; %d rows not sent",
                 run.id,
-                len(batch) - len(fenced),
                 len(batch),
             )
-            batch = [r for r in batch if r.id in fenced]
-        if batch:
-            # This chain promises to be back by the end of the request (see scheduler.tick).
-            self._expect_back(session, run.id, need)
+            return Outcome("again")
+        # This chain promises to be back by the end of the request (see scheduler.tick).
+        self._expect_back(session, run.id, need)
         session.commit()
-        return batch if batch else Outcome("again")
+        return left
 
     def _send_notify(
         self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
@@ -279,20 +287,25 @@ class Dispatcher:
             missing_key = AuthenticationError(
                 "provider skillboss: CLARION_SKILLBOSS_API_KEY is not set"
             )
-            return self._failed(session, run, defn, token, batch, missing_key)
+            return self._refused(session, run, token, missing_key)
         sent = failed = 0
-        for row in batch:
-            gated = self._gate(session, run, token, [row])
-            if isinstance(gated, Outcome):
-                return replace(gated, sent=sent, failed=failed)
+        for i, row in enumerate(batch):
+            left = self._gate(session, run, token, [row], one=True)
+            if isinstance(left, Outcome):
+                return replace(left, sent=sent, failed=failed)
+            # The claim stays open (its row tells recovery which row was in flight) until
+            # the last row is settled.
+            last = i == len(batch) - 1
             try:
                 result = notify_one(self.hub, defn, run.key, row)
             except ClickSendError as exc:
-                outcome = self._failed(session, run, defn, token, [row], exc)
+                outcome = self._failed(session, run, defn, token, [row], exc, left, closes=False)
                 claims.release_unsent(session, token)
                 session.commit()
                 return replace(outcome, sent=sent, failed=failed + outcome.failed)
-            recorded = self._record(session, run, token, [row], _notify_response(result))
+            recorded = self._record(
+                session, run, token, [row], _notify_response(result), left, closes=last
+            )
             sent, failed = sent + recorded.sent, failed + recorded.failed
         return Outcome("again", sent=sent, failed=failed)
 
@@ -304,17 +317,16 @@ class Dispatcher:
         token: str,
         batch: list[Claimed],
         exc: ClickSendError,
+        left: datetime,
+        *,
+        closes: bool = True,
     ) -> Outcome:
-        """The request (or its tail) failed as a whole: sort by what the error means."""
+        """The request failed as a whole: sort by what the error means. ``left``: when it
+        left. ``closes``: the claim ends with these rows (else the caller ends it)."""
         if isinstance(exc, RateLimitedError):
             return self._rate_limited(session, run, token, exc)
         if isinstance(exc, AuthenticationError | ForbiddenError):
-            claims.release(session, token)
-            pause_campaign(
-                session, run.campaign_id, reason=f"provider refused the credentials: {exc}"
-            )
-            session.commit()
-            return Outcome("stopped")
+            return self._refused(session, run, token, exc)
         if isinstance(exc, ConnectionFailedError):
             if any(row.attempts + 1 >= self.settings.max_attempts for row in batch):
                 # Retried to the end and still no connection: the provider is down or the
@@ -328,7 +340,7 @@ class Dispatcher:
                 )
                 session.commit()
                 return Outcome("stopped")
-            self._retry_all(session, token, batch, f"connection failed: {exc}")
+            self._retry_all(session, token, batch, f"connection failed: {exc}", left, closes)
             return Outcome("again")
         if isinstance(exc, OutcomeUnknownError):
             # The request may have been accepted: settle by look-up, never by resending blind.
@@ -336,24 +348,33 @@ class Dispatcher:
             if is_notify_campaign(defn):
                 # Nothing to look a notify-send up in: at most once, never a duplicate.
                 reason = f"outcome unknown, not resent: {exc}"[:500]
-                rows = [_given_up_row(r, reason) for r in batch]
+                if closes:
+                    claims.close(session, token)
+                rows = [_given_up_row(r, reason, left) for r in batch]
                 claims.settle(session, rows, token=token)
                 session.commit()
                 self._touch(session, run.id)
                 return Outcome("again", failed=len(batch))
-            self._unknown(session, token, [r.id for r in batch], str(exc))
+            if closes:
+                claims.close(session, token)
+            self._unknown(session, token, [r.id for r in batch], str(exc), left)
             self._touch(session, run.id)
             return Outcome("again")
         # BadRequestError, NotFoundError: this request is wrong and repeating it cannot help.
-        claims.release(
-            session,
-            token,
-            status="failed",
-            count_attempt=True,
-            error=f"request rejected by the provider: {exc.response_msg or exc}",
-        )
+        # Only its own rows fail: one request per row, the rows after it were not attempted.
+        if closes:
+            claims.close(session, token)
+        reason = f"request rejected by the provider: {exc.response_msg or exc}"[:500]
+        claims.settle(session, [_given_up_row(r, reason, left) for r in batch], token=token)
         self._touch(session, run.id)
         return Outcome("again", failed=len(batch))
+
+    def _refused(self, session: Session, run: Run, token: str, exc: ClickSendError) -> Outcome:
+        """Wrong credentials: not these messages' fault; pause with the reason."""
+        claims.release(session, token)
+        pause_campaign(session, run.campaign_id, reason=f"provider refused the credentials: {exc}")
+        session.commit()
+        return Outcome("stopped")
 
     def _wait_for_rate_limit(self, messages: int) -> float:
         """Sleep through short waits; return a long one for the caller to reschedule."""
@@ -389,28 +410,52 @@ class Dispatcher:
             return Outcome("wait", max(exc.retry_after or 0.0, LIMITER_DOWN_WAIT))
         return Outcome("wait", blocked)
 
-    def _unknown(self, session: Session, token: str, ids: list[int], error: str) -> None:
+    def _unknown(
+        self, session: Session, token: str, ids: list[int], error: str, left: datetime
+    ) -> None:
         """The request ended without a verdict: look its rows up after the grace period,
         counted from now (the request's end), by the database's clock."""
         grace = timedelta(seconds=self.settings.reconcile_grace_seconds)
         claims.mark_unknown(
-            session, token, ids, error=error, look_up_after=self._now(session) + grace
+            session,
+            token,
+            ids,
+            error=error,
+            look_up_after=self._now(session) + grace,
+            attempted_at=left,
         )
 
-    def _retry_all(self, session: Session, token: str, batch: list[Claimed], reason: str) -> None:
+    def _retry_all(
+        self,
+        session: Session,
+        token: str,
+        batch: list[Claimed],
+        reason: str,
+        left: datetime,
+        closes: bool,
+    ) -> None:
         now = self._now(session)
-        rows = [self._retry_row(row, now, reason) for row in batch]
+        rows = [self._retry_row(row, now, reason, left) for row in batch]
+        if closes:
+            claims.close(session, token)
         claims.settle(session, rows, token=token)
         session.commit()
 
-    def _retry_row(self, row: Claimed, now: datetime, reason: str) -> RowUpdate:
+    def _retry_row(self, row: Claimed, now: datetime, reason: str, left: datetime) -> RowUpdate:
         decision = retry_or_give_up(retry_policy(self.settings), row.attempts, now, reason)
-        return {"b_id": row.id, **decision, "claim_token": None, "lease_until": None}
+        return {
+            "b_id": row.id,
+            **decision,
+            "claim_token": None,
+            "lease_until": None,
+            "attempted_at": left,
+        }
 
-    def _throttled_row(self, row: Claimed, now: datetime) -> RowUpdate:
+    def _throttled_row(self, row: Claimed, now: datetime, left: datetime) -> RowUpdate:
         return {
             "b_id": row.id,
             "status": "pending",
+            "attempted_at": left,
             "attempts": row.attempts,
             "not_before": next_try(
                 now,
@@ -424,8 +469,20 @@ class Dispatcher:
         }
 
     def _record(
-        self, session: Session, run: Run, token: str, batch: list[Claimed], response: SendResponse
+        self,
+        session: Session,
+        run: Run,
+        token: str,
+        batch: list[Claimed],
+        response: SendResponse,
+        left: datetime,
+        *,
+        closes: bool = True,
     ) -> Outcome:
+        """Settle each row by its result; ``left``: when the request left. ``closes``: the
+        claim ends with these rows (the notify path keeps it open until its last row)."""
+        if closes:
+            claims.close(session, token)
         now = self._now(session)
         by_phone: dict[str, MessageResult] = {m.to: m for m in response.messages}
         sent, failed, pause_reason = [], [], None
@@ -437,20 +494,21 @@ class Dispatcher:
                 continue
             v = verdict(result.status)
             if v is Verdict.SENT:
-                sent.append(_sent_row(row, result, now))
+                sent.append(_sent_row(row, result, now, left))
             elif v is Verdict.FAILED:
-                failed.append(_failed_row(row, result))
+                failed.append(_failed_row(row, result, left))
             elif v is Verdict.RETRY:
-                retry.append(self._retry_row(row, now, f"provider status {result.status}"))
+                retry.append(self._retry_row(row, now, f"provider status {result.status}", left))
             elif v is Verdict.THROTTLED:
                 # Like a 429 for one message: later, and not an attempt.
-                retry.append(self._throttled_row(row, now))
+                retry.append(self._throttled_row(row, now, left))
             else:
                 pause_reason = f"provider status {result.status}: sending paused"
                 retry.append(
                     {
                         "b_id": row.id,
                         "status": "pending",
+                        "attempted_at": left,
                         "attempts": row.attempts,
                         "not_before": None,
                         "error": pause_reason,
@@ -463,7 +521,7 @@ class Dispatcher:
         claims.settle(session, retry, token=token)
         if missing:
             # Claimed but absent from the answer: as ambiguous as a timeout.
-            self._unknown(session, token, missing, "missing from the provider's answer")
+            self._unknown(session, token, missing, "missing from the provider's answer", left)
         # The minute's row before the run's row, as in ``_rate_limited``: two chains that
         # took them in opposite orders deadlocked.
         record_minute(session, run.id, now, accepted=len(sent))
@@ -595,10 +653,11 @@ class Dispatcher:
         return self._definitions[campaign_id]
 
 
-def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> RowUpdate:
+def _sent_row(row: Claimed, result: MessageResult, now: datetime, left: datetime) -> RowUpdate:
     return {
         "b_id": row.id,
         "status": "sent",
+        "attempted_at": left,
         "attempts": row.attempts + 1,
         "provider_message_id": result.message_id,
         "provider_status": result.status[:STATUS_WIDTH],
@@ -612,10 +671,11 @@ def _sent_row(row: Claimed, result: MessageResult, now: datetime) -> RowUpdate:
     }
 
 
-def _failed_row(row: Claimed, result: MessageResult) -> RowUpdate:
+def _failed_row(row: Claimed, result: MessageResult, left: datetime) -> RowUpdate:
     return {
         "b_id": row.id,
         "status": "failed",
+        "attempted_at": left,
         "attempts": row.attempts + 1,
         "provider_status": result.status[:STATUS_WIDTH],
         "price": result.message_price or Decimal("0"),
@@ -625,10 +685,11 @@ def _failed_row(row: Claimed, result: MessageResult) -> RowUpdate:
     }
 
 
-def _given_up_row(row: Claimed, reason: str) -> RowUpdate:
+def _given_up_row(row: Claimed, reason: str, left: datetime) -> RowUpdate:
     return {
         "b_id": row.id,
         "status": "failed",
+        "attempted_at": left,
         "attempts": row.attempts + 1,
         "error": reason,
         "claim_token": None,
