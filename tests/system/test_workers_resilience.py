@@ -20,7 +20,7 @@ from campaigns.db import session_scope
 from campaigns.models import Message, Run
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxHandle, start_in_thread
-from tests.procs import clarion, processes, scaled_env, wait_for
+from tests.procs import broker_url, clarion, processes, scaled_env, wait_for
 from tests.seed import definition, seed_list, status_counts, us_numbers
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -108,12 +108,16 @@ FAST = {
 
 
 def test_kill_9_of_workers_mid_run_loses_and_duplicates_nothing(
-    pg_url: str, redis_prefix: str, tmp_path: Path
+    pg_url: str, redis_prefix: str, broker: str, tmp_path: Path
 ) -> None:
+    """A killed worker's task comes back: after Redis's visibility timeout, or on RabbitMQ
+    (which has none) when the dead worker's connection closes; the claims make it harmless."""
     phones = us_numbers(20_000)
     campaign_id = _create(pg_url, phones)
     with _sandbox(latency_ms=40) as sandbox:
-        env = scaled_env(pg_url, redis_prefix, sandbox, CLARION_BATCH_SIZE="200", **FAST)
+        env = scaled_env(
+            pg_url, redis_prefix, sandbox, broker=broker, CLARION_BATCH_SIZE="200", **FAST
+        )
         with processes(env, [*WORKER, "--hostname", "steady@%h"], SCHEDULER, log_dir=tmp_path):
             run_id = _start_sending(env, pg_url, campaign_id)
             kills = 0
@@ -166,7 +170,12 @@ def _redis_server(port: int, log: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def test_redis_restart_mid_run_completes_exactly_once(pg_url: str, tmp_path: Path) -> None:
+def test_redis_restart_mid_run_completes_exactly_once(
+    pg_url: str, redis_prefix: str, broker: str, tmp_path: Path
+) -> None:
+    """A Redis of the test's own, killed and started again empty. On the Redis broker the
+    queued tasks go with it; on RabbitMQ the tasks stay and only the limiter and the
+    scheduler lock are lost (no answer from the limiter is no permission to send)."""
     from tests.processes import free_port
 
     port = free_port()
@@ -178,10 +187,10 @@ def test_redis_restart_mid_run_completes_exactly_once(pg_url: str, tmp_path: Pat
             url = f"redis://127.0.0.1:{port}/0"
             env = scaled_env(
                 pg_url,
-                "clarion:",
+                redis_prefix,
                 sandbox,
                 CLARION_BATCH_SIZE="200",
-                CLARION_BROKER_URL=url,
+                CLARION_BROKER_URL=url if broker == "redis" else broker_url(broker),
                 CLARION_REDIS_URL=url,
                 **FAST,
             )
@@ -202,11 +211,15 @@ def test_redis_restart_mid_run_completes_exactly_once(pg_url: str, tmp_path: Pat
         redis_proc.kill()
 
 
-def test_provider_faults_and_a_429_burst(pg_url: str, redis_prefix: str, tmp_path: Path) -> None:
+def test_provider_faults_and_a_429_burst(
+    pg_url: str, redis_prefix: str, broker: str, tmp_path: Path
+) -> None:
     phones = us_numbers(10_000)
     campaign_id = _create(pg_url, phones)
     with _sandbox(error_rate=0.05, drop_rate=0.05, seed=7) as sandbox:
-        env = scaled_env(pg_url, redis_prefix, sandbox, CLARION_BATCH_SIZE="100", **FAST)
+        env = scaled_env(
+            pg_url, redis_prefix, sandbox, broker=broker, CLARION_BATCH_SIZE="100", **FAST
+        )
         with processes(
             env, WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER, log_dir=tmp_path
         ):
@@ -237,11 +250,15 @@ def test_provider_faults_and_a_429_burst(pg_url: str, redis_prefix: str, tmp_pat
         assert max_attempts is not None and max_attempts < 5, "a 429 was counted as an attempt"
 
 
-def test_429s_alone_never_count_as_attempts(pg_url: str, redis_prefix: str, tmp_path: Path) -> None:
+def test_429s_alone_never_count_as_attempts(
+    pg_url: str, redis_prefix: str, broker: str, tmp_path: Path
+) -> None:
     phones = us_numbers(3_000)
     campaign_id = _create(pg_url, phones)
     with _sandbox(rate_limit_rps=4, rate_limit_burst=1) as sandbox:
-        env = scaled_env(pg_url, redis_prefix, sandbox, CLARION_BATCH_SIZE="100", **FAST)
+        env = scaled_env(
+            pg_url, redis_prefix, sandbox, broker=broker, CLARION_BATCH_SIZE="100", **FAST
+        )
         with processes(
             env, WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER, log_dir=tmp_path
         ):
@@ -297,13 +314,17 @@ def _delivered(db_url: str) -> int:
         )
 
 
-def test_pause_resume_and_cancel(pg_url: str, redis_prefix: str, tmp_path: Path) -> None:
+def test_pause_resume_and_cancel(
+    pg_url: str, redis_prefix: str, broker: str, tmp_path: Path
+) -> None:
     phones = us_numbers(6_000)
     campaign_id = _create(pg_url, phones)
     # Slow enough (about 400 messages/s) that the run is far from done when each command
     # lands, even though starting a `clarion` process takes a second or two.
     with _sandbox(latency_ms=200) as sandbox:
-        env = scaled_env(pg_url, redis_prefix, sandbox, CLARION_BATCH_SIZE="50", **FAST)
+        env = scaled_env(
+            pg_url, redis_prefix, sandbox, broker=broker, CLARION_BATCH_SIZE="50", **FAST
+        )
         with processes(
             env, WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER, log_dir=tmp_path
         ):
