@@ -20,6 +20,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from campaigns import expansion_lease
 from campaigns.bulk import copy_text, copy_text_to_stage
 from campaigns.clock import db_now
 from campaigns.definition import CampaignDefinition, load_definition
@@ -108,8 +109,26 @@ def expand_run(
     planner: Planner | None = None,
     chunk_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    owner: str | None = None,
 ) -> ExpandReport:
-    """Write the run's message rows and move it to 'sending'. Commits per chunk."""
+    """Write the run's message rows and move it to 'sending'. Commits per chunk.
+
+    ``owner``: the run's expansion lease, taken by the caller (``campaigns.expansion_lease``);
+    without it the expansion takes the lease itself, and does nothing while another
+    expansion holds it."""
+    if owner is None:
+        with expansion_lease.expansion_lease(session, run_id) as taken:
+            if taken is None:
+                return ExpandReport(run_id=run_id, messages=_count(session, run_id))
+            return expand_run(
+                session,
+                run_id,
+                template_body=template_body,
+                planner=planner,
+                chunk_size=chunk_size,
+                progress=progress,
+                owner=taken,
+            )
     run = session.get(Run, run_id)
     if run is None:
         raise ValueError(f"run {run_id}: no such run")
@@ -169,7 +188,7 @@ def expand_run(
                 (contact_id, phone, body, status, error, plan.not_before, plan.provider_schedule)
             )
         writer.write(batch)
-        if not _still_wanted(session, run_id):
+        if not _still_wanted(session, run_id, owner):
             session.rollback()
             return report
         session.commit()
@@ -177,6 +196,8 @@ def expand_run(
         if progress:
             progress(len(rows))
 
+    expansion_lease.renew(session, run_id, owner, expansion_lease.STEP_SECONDS)
+    session.commit()
     if session.get_bind().dialect.name == "postgresql":
         # Fresh statistics after a bulk load: without them the planner takes the new rows
         # for a small table and scans all of it for every batch it updates.
@@ -371,15 +392,17 @@ def _dbapi(session: Session) -> Any:
     return connection
 
 
-def _still_wanted(session: Session, run_id: int) -> bool:
-    """Mark progress and say whether the chunk just written may stay.
+def _still_wanted(session: Session, run_id: int, owner: str) -> bool:
+    """Renew the expansion's lease and say whether the chunk just written may stay.
 
-    The UPDATE locks the run's row until the chunk commits, so a cancel either came
-    first (seen here: the chunk is rolled back) or waits and then cancels these rows
-    with the rest. Taken after the insert, the lock is held only for the commit.
+    The UPDATE locks the run's row until the chunk commits, so a cancel either came first
+    (seen here: the chunk is rolled back) or waits and then cancels these rows with the
+    rest. Taken after the insert, the
+    lock is held only for the commit. A lease lost to another expansion (this one stalled
+    past it) stops this one: two never write a run at once.
     """
-    # Progress marker too: the scheduler leaves a run alone while it shows activity.
-    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=db_now(session)))
+    if not expansion_lease.renew(session, run_id, owner):
+        return False
     status = session.scalar(select(Run.status).where(Run.id == run_id))
     return status in EXPANDABLE
 

@@ -168,6 +168,10 @@ class Run(Base):
     # however few rows are left open (a pause or a crash can cut an expansion short).
     expanded_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The lease of the expansion writing the run (campaigns.runs.claim_expansion): who
+    # holds it, and until when. A kick hands an expansion out only once no lease holds.
+    expansion_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    expansion_until: Mapped[datetime | None] = mapped_column(nullable=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # What the provider charged for this run's messages so far (its message_price), for
     # the definition's budget caps.

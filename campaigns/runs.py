@@ -353,9 +353,3 @@ def start_campaign(session: Session, campaign_id: int) -> Run | None:
     if campaign.definition.get("schedule"):
         return None
     return create_run(session, campaign, campaign.started_at)
-
-
-def mark_kicked(session: Session, run_id: int) -> None:
-    """Record that work for this run was just enqueued; the scheduler's tick re-kicks a
-    run only after it has shown no activity for a while."""
-    session.execute(update(Run).where(Run.id == run_id).values(last_activity_at=db_now(session)))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from campaigns import expansion_lease
 from campaigns.claims import expire_leases
 from campaigns.clock import as_utc, db_now, utcnow
 from campaigns.db import session_scope
@@ -31,10 +32,9 @@ from scheduler.rules import Timing, campaign_timing
 
 log = logging.getLogger(__name__)
 
-# A run that showed no progress for this long while work is due gets kicked again
-# (its Celery message may have been lost with a broker or worker).
-STALE_AFTER = timedelta(seconds=20)
-# A sending run's chains keep ``last_activity_at`` at the time they promise to be back by
+# A run is handed to an expansion while no expansion holds its lease
+# (campaigns.expansion_lease): a dead one is replaced within seconds, a live one never
+# doubled. A sending run's chains keep ``last_activity_at`` at the time they promise to be back by
 # (the end of a request on the wire, the end of a countdown); a run this far past that
 # promise with work due has no live chain (its task was lost with the broker or worker)
 # and is kicked again.
@@ -69,9 +69,7 @@ def tick(
         # this catches one whose process stopped in between).
         apply_recorded(session, settings.default_region)
         create_due_runs(session, now, campaign_id=campaign_id)
-        result.to_expand = _claim_kicks(
-            session, now, ("scheduled", "expanding"), due_work=None, campaign_id=campaign_id
-        )
+        result.to_expand = _expansion_kicks(session, now, campaign_id=campaign_id)
         # Work is due, or the deadline passed and the held messages must be expired.
         due = or_(_has_due_work(now), Run.expires_at <= now)
         result.to_dispatch = _claim_kicks(
@@ -206,6 +204,33 @@ def _has_due_work(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+def _expansion_kicks(session: Session, now: datetime, campaign_id: int | None = None) -> list[int]:
+    """Runs to hand to an expansion: due, not yet expanded, and no expansion holds their
+    lease (a kick promises them one, so the next tick waits for it)."""
+    query = select(Run.id).where(
+        Run.status.in_(expansion_lease.EXPANSION_STATUSES),
+        Run.occurrence <= now,
+        expansion_lease.free(now),
+    )
+    if campaign_id is not None:
+        query = query.where(Run.campaign_id == campaign_id)
+    # Runs of one campaign go in order: a later occurrence waits while an earlier one is
+    # still active (overlap: queue, and catch-up of several missed occurrences).
+    earlier = aliased(Run)
+    query = query.where(
+        ~exists().where(
+            earlier.campaign_id == Run.campaign_id,
+            earlier.occurrence < Run.occurrence,
+            earlier.status.in_(ACTIVE_RUN_STATUSES),
+        )
+    )
+    return [
+        run_id
+        for run_id in session.scalars(query).all()
+        if expansion_lease.kick(session, run_id, now)
+    ]
+
+
 def _claim_kicks(  # type: ignore[no-untyped-def]
     session: Session,
     now: datetime,
@@ -213,25 +238,14 @@ def _claim_kicks(  # type: ignore[no-untyped-def]
     due_work,
     campaign_id: int | None = None,
 ) -> list[int]:
-    """Runs in ``statuses`` with no recent activity; marks them touched so the next tick waits."""
-    after = DISPATCH_STALE_AFTER if statuses == ("sending",) else STALE_AFTER
-    stale = or_(Run.last_activity_at.is_(None), Run.last_activity_at < now - after)
+    """Runs in ``statuses`` with work due and no live dispatch chain (``last_activity_at``
+    more than DISPATCH_STALE_AFTER past the chains' promise); marks them touched so the
+    next tick waits."""
+    stale = or_(Run.last_activity_at.is_(None), Run.last_activity_at < now - DISPATCH_STALE_AFTER)
     query = select(Run.id).where(Run.status.in_(statuses), Run.occurrence <= now, stale)
     if campaign_id is not None:
         query = query.where(Run.campaign_id == campaign_id)
-    if "scheduled" in statuses:
-        # Runs of one campaign go in order: a later occurrence waits while an earlier one
-        # is still active (overlap: queue, and catch-up of several missed occurrences).
-        earlier = aliased(Run)
-        query = query.where(
-            ~exists().where(
-                earlier.campaign_id == Run.campaign_id,
-                earlier.occurrence < Run.occurrence,
-                earlier.status.in_(ACTIVE_RUN_STATUSES),
-            )
-        )
-    if due_work is not None:
-        query = query.where(due_work)
+    query = query.where(due_work)
     ids = list(session.scalars(query))
     if ids:
         session.execute(update(Run).where(Run.id.in_(ids)).values(last_activity_at=now))

@@ -4,7 +4,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
 from campaigns.expand import expand_run
+from campaigns.expansion_lease import LEASE_SECONDS
 from campaigns.models import Message, Run
 from campaigns.runs import cancel_campaign, finish_if_done, pause_campaign, resume_campaign
 from config.settings import Settings
@@ -103,3 +104,91 @@ def test_an_expansion_still_running_after_a_cancel_writes_nothing_more(db_url: s
     assert status_counts(db_url, run_id) == {"cancelled": 4}
     with session_scope(db_url) as session:
         assert session.scalar(select(Run.status).where(Run.id == run_id)) == "cancelled"
+
+
+def _lease(url: str, run_id: int, owner: str | None, until: datetime | None) -> None:
+    with session_scope(url) as session:
+        session.execute(
+            update(Run).where(Run.id == run_id).values(expansion_owner=owner, expansion_until=until)
+        )
+
+
+def test_a_run_is_handed_to_a_new_expansion_once_the_lease_of_the_last_one_lapses(
+    db_url: str,
+) -> None:
+    seed_list(db_url, "a", us_numbers(10))
+    _, run_id = seed_campaign(db_url, ["a"])
+    settings = Settings(database_url=db_url)
+    now = utcnow()
+    # An expansion at work (its lease renewed a moment ago), as a worker killed mid-chunk
+    # leaves it: no tick hands the run to a second one ...
+    until = now + timedelta(seconds=LEASE_SECONDS)
+    _lease(db_url, run_id, "a-worker", until)
+    assert tick(settings, now=now).to_expand == []
+    assert tick(settings, now=until - timedelta(seconds=0.1)).to_expand == []
+    # ... until the lease lapses: a few seconds, not the old 20 s without activity.
+    assert tick(settings, now=until + timedelta(seconds=0.1)).to_expand == [run_id]
+    # The kick promises the expansion it enqueued: the next ticks wait for it.
+    assert tick(settings, now=until + timedelta(seconds=1)).to_expand == []
+    with session_scope(db_url) as session:
+        report = expand_run(session, run_id, chunk_size=4)
+    assert report.messages == 10
+
+
+def test_an_expansion_that_lost_its_lease_to_another_stops_writing(db_url: str) -> None:
+    seed_list(db_url, "a", us_numbers(10))
+    _, run_id = seed_campaign(db_url, ["a"])
+
+    def stalled_past_its_lease(_: int) -> None:
+        # Another expansion took the run over meanwhile.
+        _lease(db_url, run_id, "another", utcnow() + timedelta(minutes=1))
+
+    with session_scope(db_url) as session:
+        expand_run(session, run_id, chunk_size=4, progress=stalled_past_its_lease)
+    assert status_counts(db_url, run_id) == {"pending": 4}
+    assert _run(db_url, run_id).status == "expanding"
+    # And while the other holds it, a third does nothing.
+    with session_scope(db_url) as session:
+        assert expand_run(session, run_id, chunk_size=4).messages == 4
+    assert status_counts(db_url, run_id) == {"pending": 4}
+
+
+@pytest.mark.parametrize("alive", [False, True])
+def test_resume_hands_a_run_whose_expansion_died_to_a_new_one_at_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, alive: bool
+) -> None:
+    from workers import control
+
+    seed_list(db_url, "a", us_numbers(10))
+    campaign_id, run_id = seed_campaign(db_url, ["a"])
+    with session_scope(db_url) as session, pytest.raises(ExpansionDied):
+        expand_run(session, run_id, chunk_size=4, progress=_pause(db_url, campaign_id))
+    assert _run(db_url, run_id).status == "paused"
+    if alive:  # still writing while paused: resume leaves it to finish
+        _lease(db_url, run_id, "a-worker", utcnow() + timedelta(seconds=LEASE_SECONDS))
+    else:  # killed while paused, its lease lapsed
+        _lease(db_url, run_id, "a-worker", utcnow() - timedelta(seconds=1))
+    expansions: list[int] = []
+    kicks: list[int] = []
+    monkeypatch.setattr(control, "_enqueue_expansion", expansions.append)
+    monkeypatch.setattr(control, "_kick", kicks.append)
+    control.resume(Settings(database_url=db_url), campaign_id)
+    assert kicks == [run_id]
+    assert expansions == ([] if alive else [run_id])
+
+
+def _pause(url: str, campaign_id: int):  # type: ignore[no-untyped-def]
+    """A progress callback: the campaign is paused after the first chunk, and the
+    expansion dies at the second."""
+    calls = 0
+
+    def progress(_: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            with session_scope(url) as other:
+                pause_campaign(other, campaign_id)
+        else:
+            raise ExpansionDied
+
+    return progress

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from campaigns import runs
+from sqlalchemy import select
+
+from campaigns import expansion_lease, runs
 from campaigns.clock import utcnow
 from campaigns.db import session_scope
+from campaigns.models import Run
 from config.settings import Settings
 from scheduler.listing import upcoming
 from workers import preflight
@@ -111,7 +114,7 @@ def start(
         if run_id is not None and enqueue:
             # Committed with the run, before the scheduler's tick can see it: this
             # enqueues the expansion, so the tick must not start a second one.
-            runs.mark_kicked(session, run_id)
+            expansion_lease.kick(session, run_id)
     if run_id is not None:
         if enqueue:
             _enqueue_expansion(run_id)
@@ -159,10 +162,21 @@ def pause(settings: Settings, campaign_id: int) -> Outcome:
 
 
 def resume(settings: Settings, campaign_id: int, *, enqueue: bool = True) -> Outcome:
-    """Resume where it stopped: the resumed runs are kicked at once."""
+    """Resume where it stopped: the resumed runs are kicked at once, and a run whose
+    expansion was cut short (no expansion holds its lease any more) is handed to a new
+    one at once too; one still writing is left to finish."""
     with session_scope(settings.database_url) as session:
         run_ids = runs.resume_campaign(session, campaign_id)
+        to_expand = [
+            run_id
+            for run_id in run_ids
+            if enqueue
+            and session.scalar(select(Run.status).where(Run.id == run_id)) == "expanding"
+            and expansion_lease.kick(session, run_id)
+        ]
     if enqueue:
+        for run_id in to_expand:
+            _enqueue_expansion(run_id)
         for run_id in run_ids:
             _kick(run_id)
     what = (

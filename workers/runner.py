@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from campaigns import expansion_lease
 from campaigns.definition import load_definition
 from campaigns.expand import ExpandReport, expand_run
 from campaigns.models import Campaign, Run
@@ -28,6 +29,20 @@ def expand(
     """Expand a run; ``on_first_chunk`` fires once the first rows are written, so
     sending can begin while the rest of the audience is expanded. ``client`` (under the
     account's rate limit) reads ClickSend lists and templates the run needs."""
+    with expansion_lease.expansion_lease(session, run_id) as owner:
+        if owner is None:  # another expansion is at work on the run
+            return ExpandReport(run_id=run_id)
+        return _expand(session, run_id, owner, settings, client, on_first_chunk)
+
+
+def _expand(
+    session: Session,
+    run_id: int,
+    owner: str,
+    settings: Settings,
+    client: ClickSendClient,
+    on_first_chunk: Callable[[], None] | None,
+) -> ExpandReport:
     run = session.get(Run, run_id)
     if run is None:
         raise ValueError(f"run {run_id}: no such run")
@@ -35,6 +50,8 @@ def expand(
     assert campaign is not None
     defn = load_definition(campaign.definition)
     if defn.audience.clicksend_lists:
+        expansion_lease.renew(session, run_id, owner, expansion_lease.SYNC_SECONDS)
+        session.commit()
         sync_audience(session, client, defn.audience.clicksend_lists, settings)
     template_body = None
     if defn.message.body is None and isinstance(defn.message.template_id, int):
@@ -42,6 +59,8 @@ def expand(
         assert template_id is not None
         template = client.sms_template(template_id)
         template_body = template.body
+    expansion_lease.renew(session, run_id, owner, expansion_lease.STEP_SECONDS)
+    session.commit()
     fired = False
 
     def progress(_: int) -> None:
@@ -52,7 +71,12 @@ def expand(
 
     planner = planner_for_run(session, run, campaign.definition, settings)
     return expand_run(
-        session, run_id, template_body=template_body, planner=planner, progress=progress
+        session,
+        run_id,
+        template_body=template_body,
+        planner=planner,
+        progress=progress,
+        owner=owner,
     )
 
 

@@ -75,3 +75,43 @@ def test_pause_in_the_first_second_then_resume_sends_everyone_once(
                 time.sleep(2)  # an expansion still writing would show as rows left pending
         assert status_counts(pg_url, run.id) == {"sent": len(phones)}
         _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
+
+
+# A dead expansion is taken up again within this long of a resume, not after the
+# scheduler's old 20 s without activity (which sending the rows that exist kept renewing).
+EXPANSION_BACK_WITHIN = 8.0
+
+
+def test_resume_takes_a_dead_expansion_up_again_at_once(
+    pg_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    phones = us_numbers(300_000)
+    campaign_id = _create(pg_url, phones)
+    with _sandbox() as sandbox:
+        env = scaled_env(pg_url, redis_prefix, sandbox, **FAST)
+        with processes(env, SCHEDULER, log_dir=tmp_path):
+            with processes(env, WORKER, log_dir=tmp_path) as workers:
+                clarion(env, "campaign", "start", str(campaign_id))
+                run = _run(pg_url, campaign_id)
+                wait_for(lambda: _messages(pg_url, run.id) > 0, 60, 0.05, "expansion")
+                with session_scope(pg_url) as session:
+                    assert pause_campaign(session, campaign_id) == [run.id]
+                _kill_9(workers)
+            written = _messages(pg_url, run.id)
+            assert 0 < written < len(phones), "the expansion was not cut short"
+            with processes(env, WORKER, log_dir=tmp_path):
+                time.sleep(5)  # the worker is up and waiting for work
+                resumed = time.monotonic()
+                clarion(env, "campaign", "resume", str(campaign_id))
+                wait_for(
+                    lambda: _messages(pg_url, run.id) > written, 60, 0.1, "the expansion again"
+                )
+                back = time.monotonic() - resumed
+                assert back < EXPANSION_BACK_WITHIN, f"the expansion came back {back:.1f} s late"
+                wait_for(
+                    lambda: _status(pg_url, campaign_id) in ("completed", "failed", "cancelled"),
+                    600,
+                    what="the run to end",
+                )
+        assert status_counts(pg_url, run.id) == {"sent": len(phones)}
+        _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
