@@ -395,9 +395,9 @@ def _dbapi(session: Session) -> Any:
 def _still_wanted(session: Session, run_id: int, owner: str) -> bool:
     """Renew the expansion's lease and say whether the chunk just written may stay.
 
-    The UPDATE locks the run's row until the chunk commits, so a cancel either came first
-    (seen here: the chunk is rolled back) or waits and then cancels these rows with the
-    rest. Taken after the insert, the
+    The UPDATE locks the run's row until the chunk commits, so a cancel (or the deadline's
+    end of the expansion, scheduler.tick) either came first (seen here: the chunk is rolled
+    back) or waits and then settles these rows with the rest. Taken after the insert, the
     lock is held only for the commit. A lease lost to another expansion (this one stalled
     past it) stops this one: two never write a run at once.
     """

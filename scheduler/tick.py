@@ -69,6 +69,7 @@ def tick(
         # this catches one whose process stopped in between).
         apply_recorded(session, settings.default_region)
         create_due_runs(session, now, campaign_id=campaign_id)
+        _end_expired_expansions(session, now, campaign_id=campaign_id)
         result.to_expand = _expansion_kicks(session, now, campaign_id=campaign_id)
         # Work is due, or the deadline passed and the held messages must be expired.
         due = or_(_has_due_work(now), Run.expires_at <= now)
@@ -202,6 +203,30 @@ def _has_due_work(now: datetime):  # type: ignore[no-untyped-def]
             ),
         ),
     )
+
+
+def _end_expired_expansions(
+    session: Session, now: datetime, campaign_id: int | None = None
+) -> None:
+    """A run past its deadline (expires_after) gets no more rows: its expansion ends here,
+    so the dispatcher expires what was written (after looking up what may have left) and
+    finishes the run at once, instead of after the whole audience was written. An
+    expansion still at work sees the run no longer expanding at its next chunk and stops
+    (that chunk rolled back, see campaigns.expand)."""
+    query = select(Run.id).where(Run.status == "expanding", Run.expires_at <= now)
+    if campaign_id is not None:
+        query = query.where(Run.campaign_id == campaign_id)
+    for run_id in session.scalars(query).all():
+        if set_run_status(
+            session,
+            run_id,
+            "sending",
+            expected=("expanding",),
+            reason="its deadline passed while its audience was expanded",
+        ):
+            session.execute(update(Run).where(Run.id == run_id).values(expanded_at=now))
+            session.commit()  # the expansion waiting on the run's row stops at once
+            log.warning("run %s: deadline passed while expanding; expansion ended", run_id)
 
 
 def _expansion_kicks(session: Session, now: datetime, campaign_id: int | None = None) -> list[int]:

@@ -203,3 +203,90 @@ def test_a_cancelled_run_still_looks_up_its_unknown_rows(
     # The counts are true: what the provider has is 'sent', the rest 'cancelled'.
     assert status_counts(pg_url, run_id) == {"sent": 2, "cancelled": 4}
     assert _run_status(pg_url, run_id) == "cancelled"
+
+
+class ExpansionDied(Exception):
+    pass
+
+
+def _expiring_run(pg_url: str, sandbox: SandboxHandle) -> tuple[Settings, int]:
+    seed_list(pg_url, "customers", us_numbers(12))
+    schedule = {"cron": "* * * * *", "expires_after": "1h"}
+    with session_scope(pg_url) as session:
+        campaign = create_campaign(session, definition(["customers"], schedule=schedule))
+        campaign.status, campaign.started_at = "active", utcnow() - timedelta(minutes=2)
+        campaign_id = campaign.id
+    settings = Settings(
+        database_url=pg_url,
+        sandbox_url=sandbox.base_url,
+        sandbox_api_key="expiry-key",
+        reconcile_after_seconds=0,
+        reconcile_grace_seconds=0,
+        lease_seconds=5,
+        http_timeout_seconds=2,
+    )
+    [run_id] = tick(settings).to_expand
+    assert run_id == _run_id(pg_url, campaign_id)
+    return settings, run_id
+
+
+def _run_id(url: str, campaign_id: int) -> int:
+    with session_scope(url) as session:
+        return int(session.scalars(select(Run.id).where(Run.campaign_id == campaign_id)).one())
+
+
+def _deadline_passes(url: str, run_id: int) -> None:
+    with session_scope(url) as session:
+        session.execute(
+            update(Run).where(Run.id == run_id).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+def _dispatch_until_finished(settings: Settings, sandbox: SandboxHandle, run_id: int) -> None:
+    with ClickSendClient(sandbox.base_url, "sandbox", "expiry-key", timeout=10) as client:
+        dispatcher = Dispatcher(settings=settings, client=client, limiter=account_limiter(settings))
+        for _ in range(10):
+            result = tick(settings)
+            for kicked in {run_id, *result.to_dispatch}:
+                dispatcher.dispatch_once(kicked)
+            if _run_status(settings.database_url, run_id) not in ("expanding", "sending"):
+                break
+            time.sleep(0.2)
+    assert _run_status(settings.database_url, run_id) == "completed"
+
+
+def test_a_run_past_its_deadline_stops_expanding_and_finishes(
+    pg_url: str, sandbox: SandboxHandle
+) -> None:
+    settings, run_id = _expiring_run(pg_url, sandbox)
+    chunks = 0
+
+    def deadline_passes(_: int) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 1:
+            _deadline_passes(pg_url, run_id)
+            tick(settings)  # the scheduler's tick, while the expansion goes on
+
+    with session_scope(pg_url) as session:
+        expand_run(session, run_id, chunk_size=4, progress=deadline_passes)
+    # Nothing more is written past the deadline: the rows that exist are expired.
+    assert status_counts(pg_url, run_id) == {"pending": 4}
+    _dispatch_until_finished(settings, sandbox, run_id)
+    assert status_counts(pg_url, run_id) == {"expired": 4}
+
+
+def test_a_run_past_its_deadline_whose_expansion_died_finishes(
+    pg_url: str, sandbox: SandboxHandle
+) -> None:
+    settings, run_id = _expiring_run(pg_url, sandbox)
+
+    def dies(_: int) -> None:
+        raise ExpansionDied
+
+    with session_scope(pg_url) as session, pytest.raises(ExpansionDied):
+        expand_run(session, run_id, chunk_size=4, progress=dies)
+    _deadline_passes(pg_url, run_id)
+    # No expansion is needed to end it: the run finishes with what was written.
+    _dispatch_until_finished(settings, sandbox, run_id)
+    assert status_counts(pg_url, run_id) == {"expired": 4}
