@@ -1,10 +1,13 @@
-"""Workers survive a Redis broker that restarts again and again under a running campaign.
+"""Workers survive a broker that restarts under a running campaign.
 
-The test starts a Redis of its own on a free port (no persistence, so every restart loses
-the queues) and never touches the machine's shared Redis."""
+The tests start a Redis (no persistence, so every restart loses the queues) or a RabbitMQ
+node of their own on free ports and never touch the machine's shared ones."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -148,3 +151,96 @@ def test_a_late_close_restores_the_unacked_message_once_the_broker_is_back(
             assert message is not None and message.payload == {"run": 1}
     finally:
         redis_proc.kill()
+
+
+def _rabbitmq_server(home: Path, port: int, dist_port: int) -> subprocess.Popen[bytes]:
+    """A RabbitMQ node of the test's own (its own name, ports and data directory, so the
+    machine's shared node is never touched); started again on the same directory it keeps
+    its durable queues and persistent messages."""
+    home.mkdir(exist_ok=True)
+    (home / "rabbitmq.conf").write_text(f"listeners.tcp.default = 127.0.0.1:{port}\n")
+    (home / "enabled_plugins").write_text("[].\n")
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "RABBITMQ_NODENAME": f"clarion-test-{port}@localhost",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(home / "log"),
+        "RABBITMQ_CONFIG_FILE": str(home / "rabbitmq.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(home / "enabled_plugins"),
+        "RABBITMQ_CONF_ENV_FILE": "/dev/null",
+    }
+    proc = subprocess.Popen(
+        [RABBITMQ_SERVER],
+        env=env,
+        stdout=(home / "server.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def accepts() -> bool:
+        try:
+            with Connection(f"amqp://guest:guest@127.0.0.1:{port}//", connect_timeout=1) as c:
+                c.connect()
+            return True
+        except OSError:
+            return False
+
+    wait_for(accepts, 90, 0.5, "rabbitmq")
+    return proc
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the node and everything it started (the Erlang VM, its helpers)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+
+
+def test_workers_survive_a_rabbitmq_restart(pg_url: str, redis_prefix: str, tmp_path: Path) -> None:
+    """The RabbitMQ broker killed (SIGKILL) and started again mid-run: the workers reconnect,
+    the unacknowledged tasks come back, and every recipient is sent exactly once."""
+    port, dist_port = free_port(), free_port()
+    home = tmp_path / "rabbitmq"
+    node = _rabbitmq_server(home, port, dist_port)
+    phones = us_numbers(12_000)
+    campaign_id = _create(pg_url, phones)
+    try:
+        with _sandbox(latency_ms=150) as sandbox:
+            env = scaled_env(
+                pg_url,
+                redis_prefix,
+                sandbox,
+                CLARION_BATCH_SIZE="50",
+                CLARION_BROKER_URL=f"amqp://guest:guest@127.0.0.1:{port}//",
+                **FAST,
+            )
+            commands = [WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER]
+            with processes(env, *commands, log_dir=tmp_path) as procs:
+                run_id = _start_sending(env, pg_url, campaign_id)
+                for restart in range(2):
+                    before = _sent(pg_url, run_id)
+                    wait_for(
+                        lambda b=before: _sent(pg_url, run_id) > b + 200,
+                        120,
+                        0.1,
+                        f"progress before restart {restart + 1}",
+                    )
+                    _kill_group(node)
+                    time.sleep(1)
+                    node = _rabbitmq_server(home, port, dist_port)
+                    dead = [p.args for p in procs if p.poll() is not None]
+                    assert not dead, f"after restart {restart + 1}, exited: {dead}"
+                wait_for(
+                    lambda: _status(pg_url, campaign_id) == "completed", 300, what="completion"
+                )
+                dead = [p.args for p in procs if p.poll() is not None]
+                assert not dead, f"exited: {dead}"
+            _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
+    finally:
+        _kill_group(node)
