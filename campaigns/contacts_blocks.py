@@ -20,9 +20,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -45,9 +46,9 @@ from campaigns.contacts_import import (
     _upsert_statement,
     cells_of,
     check_contact,
+    insert_errors,
     lines,
     record_problem,
-    write_errors,
 )
 from campaigns.models import Contact, table
 
@@ -149,16 +150,31 @@ def blocks(fh: TextIO, first_line: int, size: int) -> Iterator[tuple[int, list[s
         line += len(block)
 
 
+@dataclass
+class _Rows:
+    """A block's rows to store, once the numbers of earlier blocks are dropped."""
+
+    numbers: list[int]
+    copy: str
+    errors: list[RowError]
+
+
 class _Writer:
-    """Writes block results to one list in file order, one transaction per block."""
+    """Writes block results to one list: ``accept`` takes them in file order (counts, and
+    numbers an earlier block had), ``store`` writes one block in a transaction of its own,
+    on any session; blocks share no number, so they may be stored side by side."""
 
     def __init__(self, session: Session, report: ImportReport, replace_timezone: bool) -> None:
         self.session, self.report = session, report
         self.seen: set[int] = set()
         self.replace_timezone = replace_timezone
-        self.direct = not self._existing_count(None)
+        self.direct = not self._existing_count(session, None)
 
     def write(self, result: BlockResult, now: datetime) -> None:
+        """``accept`` and ``store`` on the writer's own session."""
+        self.add(self.store(self.session, self.accept(result), now))
+
+    def accept(self, result: BlockResult) -> _Rows:
         report = self.report
         report.rows += result.rows
         report.empty += result.empty
@@ -171,38 +187,46 @@ class _Writer:
             lines = copy.splitlines(keepends=True)
             copy = "".join(line for line, k in zip(lines, keep, strict=True) if k)
             report.duplicates += len(repeated)
-        if numbers:
-            self._write_rows(numbers, copy)
-        if result.errors:
-            write_errors(self.session, report, result.errors, now)
-        self.session.commit()
         self.seen.update(numbers)
+        report.errors.extend(result.errors)
+        return _Rows(numbers, copy, result.errors)
 
-    def _write_rows(self, numbers: list[int], copy: str) -> None:
+    def add(self, counts: tuple[int, int]) -> None:
+        """Count a stored block's (imported, updated) rows."""
+        self.report.imported += counts[0]
+        self.report.updated += counts[1]
+
+    def store(self, session: Session, rows: _Rows, now: datetime) -> tuple[int, int]:
+        """Write one block's rows and errors and commit; returns (imported, updated)."""
+        counts = (0, 0)
+        if rows.numbers:
+            counts = self._write_rows(session, rows.numbers, rows.copy)
+        if rows.errors:
+            insert_errors(session, self.report, rows.errors, now)
+        session.commit()
+        return counts
+
+    def _write_rows(self, session: Session, numbers: list[int], copy: str) -> tuple[int, int]:
         if self.direct:
             try:
-                copy_text(self.session, "contacts", _UPSERT_COLUMNS, copy)
-                self.report.imported += len(numbers)
-                return
+                copy_text(session, "contacts", _UPSERT_COLUMNS, copy)
+                return len(numbers), 0
             except psycopg.errors.UniqueViolation:
                 # Another import is filling this list too: upsert from here on.
-                self.session.rollback()
+                session.rollback()
                 self.direct = False
-        updated = self._existing_count(numbers)
-        stage = copy_text_to_stage(self.session, table(Contact), _UPSERT_COLUMNS, copy)
-        self.session.execute(
-            _upsert_statement(self.session, self.replace_timezone, stage_name=stage)
-        )
-        self.report.updated += updated
-        self.report.imported += len(numbers) - updated
+        updated = self._existing_count(session, numbers)
+        stage = copy_text_to_stage(session, table(Contact), _UPSERT_COLUMNS, copy)
+        session.execute(_upsert_statement(session, self.replace_timezone, stage_name=stage))
+        return len(numbers) - updated, updated
 
-    def _existing_count(self, numbers: list[int] | None) -> int:
+    def _existing_count(self, session: Session, numbers: list[int] | None) -> int:
         if numbers is None:
             query = "SELECT count(*) FROM (SELECT 1 FROM contacts WHERE list_id = :l LIMIT 1) s"
-            return int(self.session.execute(text(query), {"l": self.report.list_id}).scalar_one())
+            return int(session.execute(text(query), {"l": self.report.list_id}).scalar_one())
         phones = [f"+{n}" for n in numbers]
         query = "SELECT count(*) FROM contacts WHERE list_id = :l AND phone = ANY(:p)"
-        found = self.session.execute(text(query), {"l": self.report.list_id, "p": phones})
+        found = session.execute(text(query), {"l": self.report.list_id, "p": phones})
         return int(found.scalar_one())
 
 
@@ -236,14 +260,62 @@ def import_blocks(
         BlockJob(line, chunk, header, region, head, tail)
         for line, chunk in blocks(fh, first_line, block_lines)
     )
-    for result in _checked(jobs, processes):
-        writer.write(result, now)
-        if progress is not None:
-            progress(report.rows)
+    results = _checked(jobs, processes)
+    if processes <= 0:
+        for result in results:
+            writer.write(result, now)
+            if progress is not None:
+                progress(report.rows)
+    else:
+        _store_side_by_side(writer, results, now, progress)
     # Fresh statistics after a bulk load, as after an expansion: a campaign over this list
     # is planned with them.
     session.execute(text("ANALYZE contacts"))
     session.commit()
+
+
+# Blocks stored at once, each by a thread with a connection of its own: PostgreSQL's
+# work for a row (the unique index, the primary key, the list's foreign-key check) is
+# most of an import's CPU time, and one connection would do it on one core only.
+WRITERS = 2
+
+
+def _store_side_by_side(
+    writer: _Writer,
+    results: Iterator[BlockResult],
+    now: datetime,
+    progress: Callable[[int], None] | None,
+) -> None:
+    engine = writer.session.get_bind()
+    local = threading.local()
+    sessions: list[Session] = []
+
+    def store(rows: _Rows) -> tuple[int, int]:
+        if not hasattr(local, "session"):
+            local.session = Session(bind=engine)
+            sessions.append(local.session)
+        return writer.store(local.session, rows, now)
+
+    # (rows counted when the block was read, its store) in file order
+    stores: deque[tuple[int, Future[tuple[int, int]]]] = deque()
+    try:
+        with ThreadPoolExecutor(max_workers=WRITERS) as threads:
+            for result in results:
+                rows = writer.accept(result)
+                stores.append((writer.report.rows, threads.submit(store, rows)))
+                while stores and (len(stores) > WRITERS or stores[0][1].done()):
+                    done_rows, future = stores.popleft()
+                    writer.add(future.result())
+                    if progress is not None:
+                        progress(done_rows)
+            while stores:
+                done_rows, future = stores.popleft()
+                writer.add(future.result())
+                if progress is not None:
+                    progress(done_rows)
+    finally:
+        for stored in sessions:
+            stored.close()
 
 
 def _checked(jobs: Iterator[BlockJob], processes: int) -> Iterator[BlockResult]:

@@ -202,6 +202,14 @@ def write_errors(
     session: Session, report: ImportReport, errors: list[RowError], now: datetime
 ) -> None:
     """Store rejected rows in ``import_errors`` and add them to the report."""
+    insert_errors(session, report, errors, now)
+    report.errors.extend(errors)
+
+
+def insert_errors(
+    session: Session, report: ImportReport, errors: list[RowError], now: datetime
+) -> None:
+    """Store rejected rows of ``report``'s import in ``import_errors``."""
     session.execute(
         table(ImportError_).insert(),
         [
@@ -216,7 +224,6 @@ def write_errors(
             for e in errors
         ],
     )
-    report.errors.extend(errors)
 
 
 _UPSERT_COLUMNS = ("list_id", "phone", "fields", "timezone", "updated_at")

@@ -85,8 +85,19 @@ def test_blocks_give_the_one_process_result(
 ) -> None:
     path = messy_file(tmp_path / "c.csv", 3000, seed=block)
     expected = import_csv(sqlite_url, path, "l", default_region="US")
-    got = import_csv(pg_url, path, "l", default_region="US", processes=processes, chunk_size=block)
+    seen: list[int] = []
+    got = import_csv(
+        pg_url,
+        path,
+        "l",
+        default_region="US",
+        processes=processes,
+        chunk_size=block,
+        progress=seen.append,
+    )
     assert summary(got) == summary(expected)
+    # Progress counts the rows of blocks stored so far, in file order, up to the last row.
+    assert seen == sorted(seen) and seen[-1] == got.rows and len(seen) >= 3000 // block
     assert len(expected.errors) > 300 and expected.duplicates > 50  # the file is messy
     assert listed(pg_url) == listed(sqlite_url)
     assert stored_errors(pg_url) == stored_errors(sqlite_url)
