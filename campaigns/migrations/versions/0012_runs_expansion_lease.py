@@ -4,8 +4,8 @@ An expansion holds its run's lease while it writes (renewed with every chunk); a
 (start, resume, the scheduler's tick) hands an expansion out only when no lease holds, so
 a dead expansion is taken up again within seconds and two never write one run at once.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-29
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
