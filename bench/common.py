@@ -164,12 +164,21 @@ def scheduler_process(env: dict[str, str], log_dir: Path) -> Iterator[subprocess
 
 @contextmanager
 def workers(
-    env: dict[str, str], count: int, log_dir: Path, concurrency: int = 1
+    env: dict[str, str],
+    count: int,
+    log_dir: Path,
+    concurrency: int = 1,
+    metrics_port: int = 0,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` worker processes; with ``metrics_port`` each serves its pool processes'
+    metrics on ports of its own from there (worker i from metrics_port + i * concurrency)."""
     procs = []
     try:
         for i in range(count):
             log = (log_dir / f"worker-{i}.log").open("wb")
+            env_i = dict(env)
+            if metrics_port:
+                env_i["CLARION_METRICS_PORT"] = str(metrics_port + i * concurrency)
             procs.append(
                 subprocess.Popen(
                     [
@@ -182,7 +191,7 @@ def workers(
                         "--loglevel",
                         os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"),
                     ],
-                    env=env,
+                    env=env_i,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,

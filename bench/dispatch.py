@@ -34,6 +34,7 @@ from bench.common import (
     MemorySampler,
     cpu_seconds,
     env_for,
+    free_port,
     sandbox_process,
     scheduler_process,
     scratch_database,
@@ -51,6 +52,12 @@ def main() -> None:
     )
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="pool processes per worker (clarion worker -c N); dispatch chains = workers x N",
+    )
     parser.add_argument(
         "--limit-rps", type=float, default=0.0, help="sandbox limit, requests/s (0: none)"
     )
@@ -92,7 +99,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
     with scratch_database() as db_url, sandbox_process(log_dir) as sandbox:
         extra = {
             "CLARION_BATCH_SIZE": str(args.batch_size),
-            "CLARION_DISPATCH_PARALLELISM": str(args.workers),
+            "CLARION_DISPATCH_PARALLELISM": str(args.workers * args.concurrency),
         }
         if args.limit_rps:
             burst = max(1, int(args.limit_rps))
@@ -129,7 +136,16 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
             campaign_id = campaign.id
         # The production topology: the workers and one scheduler (lease recovery, kicks,
         # housekeeping such as vacuuming the messages table).
-        with workers(env, args.workers, log_dir) as procs, scheduler_process(env, log_dir):
+        # Under a limit each worker serves its metrics, read at the end: where a chain's time
+        # went (waiting for its turn, the request, the rest).
+        slots = args.workers * args.concurrency
+        metrics_port = _free_port_range(slots) if args.limit_rps else 0
+        with (
+            workers(
+                env, args.workers, log_dir, args.concurrency, metrics_port=metrics_port
+            ) as procs,
+            scheduler_process(env, log_dir),
+        ):
             time.sleep(4)  # let the workers connect before the clock starts
             stats_before = sandbox.stats()
             worker_pids = [p.pid for p in procs]
@@ -147,6 +163,8 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
                 run_id, status = _wait(db_url, campaign_id, args.timeout)
             stats_after = sandbox.stats()
             cpu_after = _cpu(worker_pids, sandbox.pid)
+            chains = _chain_times(metrics_port, slots) if metrics_port else {}
+            limiter = _limiter_stats(env) if args.limit_rps else {}
         with session_scope(db_url) as session:
             first, last, sent = session.execute(
                 select(func.min(Message.sent_at), func.max(Message.sent_at), func.count()).where(
@@ -159,11 +177,17 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         ledger = sandbox.ledger(key)
     total = last.timestamp() - t0
     dispatch = max(1e-9, last.timestamp() - first.timestamp())
-    requests = stats_after.get("requests_total", 0) - stats_before.get("requests_total", 0)
+    by_endpoint = _delta(
+        stats_before.get("requests_by_endpoint", {}),
+        stats_after.get("requests_by_endpoint", {}),
+    )
+    # Provider requests only: not the benchmark's own reads of the sandbox's admin pages.
+    requests = sum(n for k, n in by_endpoint.items() if " /_sandbox/" not in k)
     throttled = stats_after.get("rate_limited", 0) - stats_before.get("rate_limited", 0)
     result: dict[str, object] = {
         "recipients": args.recipients,
         "workers": args.workers,
+        "concurrency": args.concurrency,
         "broker": args.broker,
         "limit_rps": args.limit_rps,
         "jitter_ms": args.jitter_ms,
@@ -178,10 +202,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         "requests": requests,
         "http_429": throttled,
         "http_429_share": round(throttled / requests, 4) if requests else 0,
-        "requests_by_endpoint": _delta(
-            stats_before.get("requests_by_endpoint", {}),
-            stats_after.get("requests_by_endpoint", {}),
-        ),
+        "requests_by_endpoint": by_endpoint,
         "sandbox_busiest_second_requests": stats_after.get("max_requests_in_1s"),
         "ledger_accepted": ledger.get("accepted_total"),
         "ledger_duplicates": len(ledger.get("duplicates", [])),
@@ -199,7 +220,84 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         # Every accepted request counts against the limit (sends and polls alike).
         accepted = requests - throttled
         result["accepted_requests_per_limit"] = round(accepted / (dispatch * args.limit_rps), 4)
+        # The same without the limiter's burst at the start (a full bucket granted at once),
+        # which a short run would otherwise count as sending above the limit.
+        burst = _request_burst(args)
+        result["limit_efficiency_after_burst"] = round(
+            (sent / args.batch_size - burst) / (dispatch * args.limit_rps), 4
+        )
+        result["dispatch_phase_seconds"] = round(dispatch, 2)
+        result["sends"] = round(sent / args.batch_size)
+        # The worker side: sends per chain-second; what the chains did with their time.
+        result["chains"] = chains
+        result["limiter"] = {
+            k: round(limiter[k], 3) for k in ("grants", "rate_limited", "factor") if k in limiter
+        }
     return result
+
+
+def _request_burst(args: argparse.Namespace) -> float:
+    """The request burst Clarion's limiter was configured with for this run."""
+    from config.settings import Settings
+    from workers.ratelimit import provider_request_limits
+
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    margin, burst_seconds = defaults.rate_limit_margin, defaults.rate_limit_burst_seconds
+    if args.limiter:
+        margin, burst_seconds = (float(x) for x in args.limiter.split(","))
+    burst = provider_request_limits(args.limit_rps, margin, burst_seconds)[1]
+    return burst or 0.0
+
+
+def _free_port_range(count: int) -> int:
+    """A first port with the ``count`` after it free too (checked, not reserved)."""
+    import socket
+
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("0.0.0.0", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range for the workers' metrics")
+
+
+def _chain_times(port: int, count: int) -> dict[str, float]:
+    """Summed over the workers: limiter turns, seconds waited for them, send requests and
+    their seconds (from each worker's Prometheus metrics)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {"turns": 0.0, "waited_s": 0.0, "sends": 0.0, "send_request_s": 0.0}
+    for i in range(count):
+        text = httpx.get(f"http://127.0.0.1:{port + i}/metrics", timeout=5).text
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "clarion_limiter_wait_seconds_sum":
+                    out["waited_s"] += sample.value
+                elif sample.name == "clarion_limiter_wait_seconds_count":
+                    out["turns"] += sample.value
+                elif sample.labels.get("endpoint") == "POST /sms/send":
+                    if sample.name == "clarion_provider_request_duration_seconds_sum":
+                        out["send_request_s"] += sample.value
+                    elif sample.name == "clarion_provider_request_duration_seconds_count":
+                        out["sends"] += sample.value
+    return {k: round(v, 2) for k, v in out.items()}
+
+
+def _limiter_stats(env: dict[str, str]) -> dict[str, float]:
+    """The account limiter's counters in Redis, read with the workers' own settings."""
+    from unittest import mock
+
+    from config.settings import Settings
+    from workers.context import limiter_stats
+
+    clarion = {k: v for k, v in env.items() if k.startswith("CLARION_")}
+    with mock.patch.dict(os.environ, clarion):
+        return limiter_stats(Settings(_env_file=None)) or {}  # type: ignore[call-arg]
 
 
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
