@@ -137,3 +137,23 @@ def test_a_refused_poll_does_not_mark_the_account_busy(clock: Clock) -> None:
     assert limiter.acquire(0) == pytest.approx(0.5)  # another, refused: no send is waiting
     clock.advance(0.5)
     assert limiter.acquire_spare() == 0.0
+
+
+def test_a_burst_of_one_request_spaces_grants_a_full_interval_apart(clock: Clock) -> None:
+    """However the asks fall (callers late, early, bunched), a burst of one request never
+    grants two requests closer than 1/R: the even pacing a provider with little burst
+    tolerance needs (docs/rate-limit.md)."""
+    import itertools
+    import random
+
+    limiter = LocalRateLimiter(
+        requests_per_second=5, messages_per_second=0, burst_requests=1, clock=clock
+    )
+    draw = random.Random(13)
+    granted = []
+    for _ in range(2000):
+        clock.advance(draw.choice([0.0, 0.01, 0.05, 0.19, 0.2, 0.21, 0.7]))
+        if limiter.acquire(1000) == 0.0:
+            granted.append(clock.now)
+    gaps = [b - a for a, b in itertools.pairwise(granted)]
+    assert len(granted) > 500 and min(gaps) >= 0.2 - 1e-9
