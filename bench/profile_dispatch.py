@@ -140,8 +140,19 @@ def main() -> None:
 
 def _start_py_spy(binary: str, log_dir: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [binary, "record", "--pid", str(os.getpid()), "--rate", "500", "--format", "raw",
-         "--output", str(log_dir / "py-spy.txt"), "--nonblocking"],
+        [
+            binary,
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--rate",
+            "500",
+            "--format",
+            "raw",
+            "--output",
+            str(log_dir / "py-spy.txt"),
+            "--nonblocking",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -169,8 +180,10 @@ def _report_samples(path: Path, batches: int, sent: int, cpu: float, wall: float
     print("CPU per batch under (share of the samples):")
     for part, (file, name) in PARTS.items():
         n = sum(c for frames, c in samples if any(_is(f, file, name) for f in frames))
-        print(f"  {part:24s} {cpu * 1000 / per_batch * n / max(1, total):7.2f} ms  "
-              f"({n / max(1, total):.1%})")
+        print(
+            f"  {part:24s} {cpu * 1000 / per_batch * n / max(1, total):7.2f} ms  "
+            f"({n / max(1, total):.1%})"
+        )
     leaves: dict[str, int] = defaultdict(int)
     for frames, c in samples:
         leaves[frames[-1]] += c
@@ -219,14 +232,14 @@ def _report(
     per_batch = max(1, batches)
     print(f"{sent} messages in {batches} batches; {wall:.2f} s wall, {cpu:.2f} s CPU")
     print(f"worker CPU per 1000 messages: {cpu * 1000 / max(1, sent):.4f} s")
-    print(f"wall per batch: {wall * 1000 / per_batch:.1f} ms, CPU per batch: "
-          f"{cpu * 1000 / per_batch:.1f} ms\n")
+    print(
+        f"wall per batch: {wall * 1000 / per_batch:.1f} ms, CPU per batch: "
+        f"{cpu * 1000 / per_batch:.1f} ms\n"
+    )
     print(f"cumulative {'wall' if args.wall else 'CPU'} time (profiled) per batch under:")
     raw: Any = stats.stats  # type: ignore[attr-defined]
     for part, (file, name) in PARTS.items():
-        total = sum(
-            v[3] for (f, _, n), v in raw.items() if f.endswith(file) and n == name
-        )
+        total = sum(v[3] for (f, _, n), v in raw.items() if f.endswith(file) and n == name)
         calls = sum(v[1] for (f, _, n), v in raw.items() if f.endswith(file) and n == name)
         print(f"  {part:24s} {total * 1000 / per_batch:7.2f} ms  ({calls / per_batch:.1f} calls)")
     print("\nSQL statements per batch (count, ms waiting for the answer):")
