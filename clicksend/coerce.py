@@ -20,12 +20,15 @@ def to_str(value: Any) -> str | None:
     """A non-empty string, or None for None and blank strings."""
     if value is None:
         return None
-    text = str(value).strip()
+    # A send answer carries a few strings per message: the common case skips str().
+    text = value.strip() if type(value) is str else str(value).strip()
     return text or None
 
 
 def to_int(value: Any, default: int | None = None) -> int | None:
     """An int from an int, float or numeric string (``"1.00"`` -> 1, ``"17,"`` -> 17)."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -45,15 +48,29 @@ def to_timestamp(value: Any) -> int | None:
     return stamp if stamp else None
 
 
+# Prices repeat (a thousand messages of one batch mostly cost the same): strings already
+# read, bounded however many distinct prices pass through.
+_DECIMALS: dict[str, Decimal] = {}
+_DECIMALS_MAX = 4096
+
+
 def to_decimal(value: Any, default: Decimal = Decimal("0")) -> Decimal:
     """A Decimal from a number or numeric string; floats go through str to keep 0.0792 exact."""
     if isinstance(value, bool) or value is None:
         return default
+    if type(value) is str:
+        known = _DECIMALS.get(value)
+        if known is not None:
+            return known
     try:
         result = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return default
-    return result if result.is_finite() else default
+    if not result.is_finite():
+        return default
+    if type(value) is str and len(_DECIMALS) < _DECIMALS_MAX:
+        _DECIMALS[value] = result
+    return result
 
 
 def to_bool(value: Any) -> bool:
