@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -35,12 +36,24 @@ def estimate(channel: str, rows: Iterable[tuple[str, str]], prices: PriceTable) 
     )
 
 
-def record_spend(session: Session, run_id: int, prices: Iterable[Decimal | None]) -> Decimal:
+def record_spend(
+    session: Session,
+    run_id: int,
+    prices: Iterable[Decimal | None],
+    *,
+    last_activity_at: Any = None,
+) -> Decimal:
     """Add what the provider charged for a batch to the run's spend (same transaction as
-    the batch's results)."""
+    the batch's results). ``last_activity_at`` (a time or a SQL expression) is written to
+    the run's row by the same statement: one write of the row per batch, not two."""
     total = sum((p for p in prices if p), Decimal("0"))
+    values: dict[str, Any] = {}
     if total:
-        session.execute(update(Run).where(Run.id == run_id).values(spent=Run.spent + total))
+        values["spent"] = Run.spent + total
+    if last_activity_at is not None:
+        values["last_activity_at"] = last_activity_at
+    if values:
+        session.execute(update(Run).where(Run.id == run_id).values(**values))
     return total
 
 

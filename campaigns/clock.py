@@ -7,8 +7,9 @@ on several machines then agree on what "expired" means even when their own clock
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import DateTime, func, select, text
 from sqlalchemy.orm import Session
 
 
@@ -34,3 +35,12 @@ def db_now(session: Session) -> datetime:
     aware = as_utc(value)
     assert aware is not None
     return aware
+
+
+def db_now_sql(session: Session) -> Any:
+    """The database's clock for a value a statement writes or compares: on PostgreSQL an
+    expression the statement reads itself (its own start, the same instant wherever the
+    statement uses it), saving the round trip ``db_now`` costs; on SQLite, ``db_now``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.statement_timestamp(type_=DateTime(timezone=True))
+    return db_now(session)

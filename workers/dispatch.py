@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select, update
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from campaigns import budget, canary, claims, frequency
 from campaigns.activity import record_minute
 from campaigns.claims import Claimed, RowUpdate
-from campaigns.clock import as_utc, db_now
+from campaigns.clock import as_utc, db_now, db_now_sql
 from campaigns.db import session_factory
 from campaigns.definition import CampaignDefinition, load_definition
 from campaigns.models import Campaign, Contact, Message, Run
@@ -195,14 +195,15 @@ class Dispatcher:
         # An opt-out that arrived since the run was expanded (a STOP pushed to the webhook)
         # takes effect before this request.
         batch = claims.drop_suppressed(session, batch, token=token)
-        batch = frequency.hold_back(
-            session,
-            batch,
-            token=token,
-            now=self._now(session),
-            cap=self._cap,
-            policy=self.settings.frequency_policy,
-        )
+        if self._cap is not None:
+            batch = frequency.hold_back(
+                session,
+                batch,
+                token=token,
+                now=self._now(session),
+                cap=self._cap,
+                policy=self.settings.frequency_policy,
+            )
         if not batch:
             claims.close(session, token)
             session.commit()
@@ -525,10 +526,15 @@ class Dispatcher:
         # The minute's row before the run's row, as in ``_rate_limited``: two chains that
         # took them in opposite orders deadlocked.
         record_minute(session, run.id, now, accepted=len(sent))
-        budget.record_spend(session, run.id, (m.message_price for m in response.messages))
+        budget.record_spend(
+            session,
+            run.id,
+            (m.message_price for m in response.messages),
+            last_activity_at=self._now_sql(session),
+        )
         if pause_reason:
             pause_campaign(session, run.campaign_id, reason=pause_reason)
-        self._touch(session, run.id)
+        session.commit()
         return Outcome("again", sent=len(sent), failed=len(failed))
 
     # -- no batch ------------------------------------------------------------------
@@ -620,7 +626,7 @@ class Dispatcher:
 
     def _touch(self, session: Session, run_id: int) -> None:
         session.execute(
-            update(Run).where(Run.id == run_id).values(last_activity_at=self._now(session))
+            update(Run).where(Run.id == run_id).values(last_activity_at=self._now_sql(session))
         )
         session.commit()
 
@@ -632,7 +638,7 @@ class Dispatcher:
             session.commit()
 
     def _expect_back(self, session: Session, run_id: int, delay: float) -> None:
-        promise = self._now(session) + timedelta(seconds=delay)
+        promise = self._now_sql(session) + timedelta(seconds=delay)
         session.execute(
             update(Run)
             .where(
@@ -644,6 +650,10 @@ class Dispatcher:
 
     def _now(self, session: Session) -> datetime:
         return self.clock() if self.clock is not None else db_now(session)
+
+    def _now_sql(self, session: Session) -> Any:
+        """The clock for a value a statement only writes: no round trip of its own."""
+        return self.clock() if self.clock is not None else db_now_sql(session)
 
     def _definition(self, session: Session, campaign_id: int) -> CampaignDefinition:
         if campaign_id not in self._definitions:
