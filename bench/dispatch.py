@@ -5,8 +5,8 @@ broker and the sandbox provider (a separate process).
     .venv/bin/python bench/dispatch.py --recipients 300000 --workers 4 --limit-rps 2
     .venv/bin/python bench/dispatch.py --recipients 120000 --workers 2 --limit-rps 2 --jitter-ms 300
     .venv/bin/python bench/dispatch.py --recipients 1000000 --workers 2         # memory
-    .venv/bin/python bench/dispatch.py --recipients 1000000 --workers 1 --limit-rps 1 \
-        --until-expanded                                     # expansion while rate-limited
+    .venv/bin/python bench/dispatch.py --recipients 1000000 --workers 1 --concurrency 2 \
+        --limit-rps 1 --until-expanded                       # expansion while rate-limited
 
 Reports messages per second from `campaign start` to the last message the sandbox
 accepted (and the dispatch phase alone), 429s, the ledger check (every recipient exactly
@@ -335,17 +335,23 @@ def _expanded(
         with session_scope(db_url) as session:
             run = session.scalars(select(Run).where(Run.campaign_id == campaign_id)).first()
             if run is not None and run.expanded_at is not None:
-                sent = session.scalar(
-                    select(func.count()).where(Message.run_id == run.id, Message.status == "sent")
-                )
+                sent, first = session.execute(
+                    select(func.count(), func.min(Message.sent_at)).where(
+                        Message.run_id == run.id,
+                        Message.status == "sent",
+                        Message.sent_at <= run.expanded_at,
+                    )
+                ).one()
                 seconds = run.expanded_at.timestamp() - t0
                 return {
                     "recipients": args.recipients,
                     "workers": args.workers,
+                    "concurrency": args.concurrency,
                     "limit_rps": args.limit_rps,
                     "expansion_seconds": round(seconds, 2),
                     "recipients_per_s_expanded": round(args.recipients / seconds),
                     "sent_while_expanding": sent,
+                    "first_send_seconds": round(first.timestamp() - t0, 2) if first else None,
                 }
         time.sleep(0.2)
     raise TimeoutError("the run was not expanded in time")

@@ -5,6 +5,10 @@ NOTHING on (run_id, phone) (on PostgreSQL, a run over one list COPYs its rows st
 in: no number can repeat there), so the same number in two lists is sent once, a 1M-row
 audience never sits in memory, and expanding the same run twice adds nothing. Each chunk
 commits with its rows, so a second expansion starts after the last contact written.
+
+A run with no per-recipient plan and a body of plain substitutions is rendered by the
+database: each chunk is one INSERT ... SELECT from the contacts with the suppression join,
+and on PostgreSQL two chunks are written at once on two connections (``_in_sql``).
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns import expansion_lease
@@ -26,7 +32,7 @@ from campaigns.clock import db_now
 from campaigns.definition import CampaignDefinition, load_definition
 from campaigns.models import Campaign, Contact, ContactList, Message, Run, table
 from campaigns.runs import set_run_status
-from campaigns.templates import MissingField, compile_template
+from campaigns.templates import MissingField, compile_template, template_parts
 
 # An expansion goes on writing while its run is paused (resume then needs no second
 # pass); any other state (cancelled) stops it.
@@ -107,11 +113,12 @@ def expand_run(
     *,
     template_body: str | None = None,
     planner: Planner | None = None,
-    chunk_size: int = 5000,
+    chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     owner: str | None = None,
 ) -> ExpandReport:
-    """Write the run's message rows and move it to 'sending'. Commits per chunk.
+    """Write the run's message rows and move it to 'sending'. Commits per chunk
+    (``chunk_size`` contacts; by default 5,000, or 50,000 when the database renders).
 
     ``owner``: the run's expansion lease, taken by the caller (``campaigns.expansion_lease``);
     without it the expansion takes the lease itself, and does nothing while another
@@ -156,7 +163,7 @@ def expand_run(
 
     if session.get_bind().dialect.name == "postgresql":
         _fresh_contact_statistics(session)
-    read = _ContactReader(session, list_ids, chunk_size)
+    read = _ContactReader(session, list_ids, chunk_size or PYTHON_CHUNK)
     writer = _MessageWriter(session, run_id, single_list=len(list_ids) == 1)
     # A chunk commits with all its rows, so an expansion that died is resumed after the
     # last contact it wrote (ON CONFLICT would skip the rows again, at a cost).
@@ -169,32 +176,42 @@ def expand_run(
             or 0
         )
     occurrence = run.occurrence
-    while rows := read(last_id):
-        last_id = rows[-1][0]
-        batch = []
-        for contact_id, phone, fields, zone, suppressed in rows:
-            body, error = _render_message(render, defaults, phone, fields)
-            status = "pending"
-            plan = NO_PLAN
-            if suppressed:
-                status, error = "suppressed", "number opted out"
-            elif error is not None:
-                status = "failed"
-            elif planner is not None:
-                plan = planner(phone, fields, zone, occurrence)
-                if plan.skip_reason:
-                    status, error = "skipped", plan.skip_reason
-            batch.append(
-                (contact_id, phone, body, status, error, plan.not_before, plan.provider_schedule)
-            )
-        writer.write(batch)
-        if not _still_wanted(session, run_id, owner):
-            session.rollback()
-            return report
-        session.commit()
-        report.candidates += len(rows)
+    # No per-recipient plan and a body of plain substitutions: the database renders and
+    # writes each chunk itself (one INSERT ... SELECT), unless a contact of the chunk
+    # needs Python's exact rules (a blank or non-text field), then that chunk goes below.
+    parts = template_parts(render) if planner is None else None
+    in_sql = (
+        _SqlChunks(session, run_id, list_ids, parts, defaults, chunk_size or SQL_CHUNK)
+        if parts is not None and list_ids
+        else None
+    )
+
+    def keep(chunk_session: Session, count: int) -> bool:
+        """Commit the chunk just written on ``chunk_session`` if the run still wants it."""
+        if not _still_wanted(chunk_session, run_id, owner):
+            chunk_session.rollback()
+            return False
+        chunk_session.commit()
+        report.candidates += count
         if progress:
-            progress(len(rows))
+            progress(count)
+        return True
+
+    def python_chunk(after: int) -> int:
+        """Write the next chunk row by row on the session; the last contact's id (0: none)."""
+        rows = read(after)
+        if not rows:
+            return 0
+        writer.write(_message_rows(rows, render, defaults, planner, occurrence))
+        return rows[-1][0] if keep(session, len(rows)) else -1
+
+    if in_sql is None:
+        while (last := python_chunk(last_id)) > 0:
+            last_id = last
+        if last < 0:
+            return report
+    elif not _in_sql(session, in_sql, writer, last_id, keep, python_chunk):
+        return report
 
     expansion_lease.renew(session, run_id, owner, expansion_lease.STEP_SECONDS)
     session.commit()
@@ -226,7 +243,83 @@ def expand_run(
     return report
 
 
+def _in_sql(
+    session: Session,
+    chunks: _SqlChunks,
+    writer: _MessageWriter,
+    last_id: int,
+    keep: Callable[[Session, int], bool],
+    python_chunk: Callable[[int], int],
+) -> bool:
+    """Write the audience after ``last_id`` in chunks the database renders (a chunk
+    that needs Python goes by ``python_chunk``); False if the run stopped wanting them.
+
+    PostgreSQL writes the next chunk on a second connection while the one before finishes
+    (both cores at work: the backend's insert is the cost, not Python's); chunks still
+    commit one after the other in contact order, each after its run status check, so a
+    resumed expansion may start after the last contact written. The first chunk commits
+    alone, so sending may start as soon as it can.
+    """
+    sessions = [session]
+    if writer.postgres:
+        sessions.append(Session(bind=session.get_bind()))
+    pool = ThreadPoolExecutor(max_workers=len(sessions))
+    # The chunk being written: its write, its session and its size.
+    inflight: tuple[Future[None], Session, int] | None = None
+    committed = 0
+    try:
+        turn = 0
+        while True:
+            here = sessions[turn % len(sessions)]
+            turn += 1
+            if inflight is not None and (inflight[1] is here or not committed):
+                done, inflight = inflight, None
+                done[0].result()
+                if not keep(done[1], done[2]):
+                    return False
+                committed += 1
+            count, last, odd = chunks.bounds(here, last_id)
+            job = None
+            if count and not odd:
+                statement, params = chunks.insert(last_id, last)
+                write = Future[None]()
+                if len(sessions) > 1:
+                    write = pool.submit(writer.insert_select, here, statement, params)
+                else:  # one connection: written here and now
+                    writer.insert_select(here, statement, params)
+                    write.set_result(None)
+                job = (write, here, count)
+                last_id = last
+            if inflight is not None:
+                done, inflight = inflight, None
+                done[0].result()
+                if not keep(done[1], done[2]):
+                    if job is not None:
+                        job[0].result()
+                        job[1].rollback()
+                    return False
+                committed += 1
+            if job is not None:
+                inflight = job
+                continue
+            if not count:
+                return True
+            last = python_chunk(last_id)  # nothing in flight: a chunk row by row
+            if last < 0:
+                return False
+            last_id = last
+            committed += 1
+    finally:
+        pool.shutdown(wait=True)
+        for other in sessions[1:]:
+            other.close()
+
+
 NO_PLAN = SendPlan()
+# Contacts per chunk (one commit and one run status check each): rows built in Python, or
+# rendered and written by the database.
+PYTHON_CHUNK = 5000
+SQL_CHUNK = 50_000
 # One contact as the expansion reads it: (id, phone, fields, time zone, suppressed).
 ContactRow = tuple[int, str, dict[str, Any], str | None, bool]
 # One message row: (contact id, phone, body, status, error, not_before, provider_schedule).
@@ -242,6 +335,135 @@ _WRITTEN = (
     "provider_schedule",
     "attempts",
 )
+
+
+def _message_rows(
+    rows: list[ContactRow],
+    render: Callable[[dict[str, Any], dict[str, str]], str],
+    defaults: dict[str, str],
+    planner: Planner | None,
+    occurrence: datetime,
+) -> list[MessageRow]:
+    """Each contact's message row: suppressed, failed (a field missing), skipped by its
+    plan, or pending."""
+    batch: list[MessageRow] = []
+    for contact_id, phone, fields, zone, suppressed in rows:
+        body, error = _render_message(render, defaults, phone, fields)
+        status = "pending"
+        plan = NO_PLAN
+        if suppressed:
+            status, error = "suppressed", "number opted out"
+        elif error is not None:
+            status = "failed"
+        elif planner is not None:
+            plan = planner(phone, fields, zone, occurrence)
+            if plan.skip_reason:
+                status, error = "skipped", plan.skip_reason
+        batch.append(
+            (contact_id, phone, body, status, error, plan.not_before, plan.provider_schedule)
+        )
+    return batch
+
+
+class _SqlChunks:
+    """A chunk of contacts rendered and written by the database, as ``_message_rows``
+    would: one INSERT ... SELECT with the suppression join.
+
+    A placeholder's value is taken in SQL only where Python's rule is certain: a text
+    value with a letter or digit (not blank, whatever ``str.strip`` counts as space), or
+    no value at all (the default, else the row fails naming the first such field). A
+    contact with any other value (blank, whitespace, a number, a list) makes its chunk
+    go through Python, so every body is what ``campaigns.templates`` renders.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        run_id: int,
+        list_ids: list[int],
+        parts: tuple[tuple[str, ...], tuple[str, ...]],
+        defaults: dict[str, str],
+        chunk_size: int,
+    ) -> None:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        literals, names = parts
+        unique = list(dict.fromkeys(names))
+        ids = ", ".join(str(int(i)) for i in list_ids)
+        # SQLite: "+" keeps the (list_id, phone) index out, as in _ContactReader.
+        where = f"{'' if postgres else '+'}c.list_id IN ({ids}) AND c.id > :after"
+        # One column per field in the inner query, so each contact's JSON is read once.
+        columns, ok, value, absent = ["c.id", "c.phone"], {}, {}, {}
+        for i, name in enumerate(unique):
+            if name == "phone_number":  # the contact's own number, as _render_message has it
+                ok[name] = _has_alnum("c.phone", postgres)
+                value[name], absent[name] = "c.phone", "1 = 0"
+            elif postgres:
+                columns.append(f"c.fields -> '{name}' AS f{i}")
+                value[name] = f"(c.f{i} #>> '{{}}')"
+                ok[name] = f"(json_typeof(c.f{i}) = 'string' AND {_has_alnum(value[name], True)})"
+                absent[name] = f"(c.f{i} IS NULL OR json_typeof(c.f{i}) = 'null')"
+            else:
+                columns.append(f"json_type(c.fields, '$.{name}') AS t{i}")
+                columns.append(f"json_extract(c.fields, '$.{name}') AS f{i}")
+                value[name] = f"c.f{i}"
+                ok[name] = f"(c.t{i} = 'text' AND {_has_alnum(value[name], False)})"
+                absent[name] = f"(c.t{i} IS NULL OR c.t{i} = 'null')"
+        simple = " AND ".join(f"({ok[n]} OR {absent[n]})" for n in unique) or "1 = 1"
+        inner = f"SELECT {', '.join(columns)} FROM contacts c WHERE {where}"
+        self.bounds_sql = text(
+            "SELECT count(*), max(c.id), coalesce(sum(CASE WHEN "
+            f"{simple} THEN 0 ELSE 1 END), 0) FROM ({inner} ORDER BY c.id LIMIT :size) c"
+        )
+        self.params: dict[str, Any] = {"run_id": run_id, "size": chunk_size}
+        failing = [n for n in unique if n not in defaults]
+        fails = " OR ".join(absent[n] for n in failing) or "1 = 0"
+        pieces = ["CAST(:l0 AS text)"]
+        self.params["l0"] = literals[0]
+        for i, (name, literal) in enumerate(zip(names, literals[1:], strict=True), start=1):
+            if name in defaults:
+                self.params[f"d{i}"] = defaults[name]
+                pieces.append(
+                    f"CASE WHEN {ok[name]} THEN {value[name]} ELSE CAST(:d{i} AS text) END"
+                )
+            else:
+                pieces.append(value[name])
+            if literal:
+                self.params[f"l{i}"] = literal
+                pieces.append(f"CAST(:l{i} AS text)")
+        errors = []
+        for i, name in enumerate(failing):
+            self.params[f"e{i}"] = f"missing field {name}"
+            errors.append(f"WHEN {absent[name]} THEN CAST(:e{i} AS text)")
+        self.insert_sql = text(
+            f"INSERT INTO messages ({', '.join(_WRITTEN)})"
+            f" SELECT :run_id, c.id, c.phone,"
+            f" CASE WHEN {fails} THEN '' ELSE {' || '.join(pieces)} END,"
+            " CASE WHEN s.id IS NOT NULL THEN 'suppressed'"
+            f" WHEN {fails} THEN 'failed' ELSE 'pending' END,"
+            f" CASE WHEN s.id IS NOT NULL THEN 'number opted out' {' '.join(errors)} END,"
+            " NULL, NULL, 0"
+            f" FROM ({inner} AND c.id <= :last) c"
+            " LEFT JOIN suppressions s ON s.phone = c.phone"
+            # In contact order, as the rows written one by one: the first of two contacts
+            # with one number (two lists) is the one kept.
+            " WHERE 1 = 1 ORDER BY c.id"
+        )
+
+    def bounds(self, session: Session, after: int) -> tuple[int, int, bool]:
+        """The next chunk after contact ``after``: how many contacts, the last one's id,
+        and whether one of them needs Python."""
+        count, last, odd = session.execute(self.bounds_sql, {**self.params, "after": after}).one()
+        return int(count), int(last or 0), bool(odd)
+
+    def insert(self, after: int, last: int) -> tuple[Any, dict[str, Any]]:
+        """The statement writing the chunk (after, last] and its parameters."""
+        return self.insert_sql, {**self.params, "after": after, "last": last}
+
+
+def _has_alnum(expression: str, postgres: bool) -> str:
+    if postgres:
+        return f"{expression} ~ '[[:alnum:]]'"
+    return f"{expression} GLOB '*[0-9A-Za-z]*'"
 
 
 class _ContactReader:
@@ -345,6 +567,23 @@ class _MessageWriter:
                 f"INSERT INTO messages ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
             )
         )
+
+    def insert_select(self, session: Session, statement: Any, params: dict[str, Any]) -> None:
+        """Write rows the database renders (``_SqlChunks``) on ``session``; the same
+        collision rule as ``write``."""
+        if self.direct:
+            savepoint = session.begin_nested()
+            try:
+                session.execute(statement, params)
+                savepoint.commit()
+                return
+            except IntegrityError as exc:
+                savepoint.rollback()
+                if not isinstance(exc.orig, UniqueViolation):
+                    raise
+                self.direct = False
+        # After the outer WHERE: SQLite would read ON CONFLICT after a join as its ON.
+        session.execute(text(str(statement) + " ON CONFLICT DO NOTHING"), params)
 
     def _copy_text(self, rows: list[MessageRow]) -> str:
         head = f"{self.run_id}\t"

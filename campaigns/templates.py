@@ -75,6 +75,15 @@ def compile_template(body: str) -> Renderer:
     return _Compiled(body)
 
 
+def template_parts(renderer: object) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """A compiled template's literal texts and field names (``literals[i]`` precedes
+    ``names[i]``; one more literal than names), for rendering elsewhere (in SQL); None for
+    a renderer that is not a compiled template."""
+    if isinstance(renderer, _Compiled):
+        return renderer.literals, renderer.names
+    return None
+
+
 def render(body: str, fields: Mapping[str, Any], defaults: Mapping[str, str] | None = None) -> str:
     """``body`` with each ``{field}`` replaced by the recipient's value, or the declared
     default when the value is missing or blank; MissingField when there is neither."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from sqlalchemy import func, select
 
 from campaigns.db import session_scope
@@ -177,3 +178,118 @@ def test_each_chunk_of_the_audience_is_read_along_the_primary_key(sqlite_url: st
             for row in connection.execute("EXPLAIN QUERY PLAN " + reader.sql, (1, 0, 10))
         )
     assert "INTEGER PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan
+
+
+# Field values the database may render itself and values that need Python's rules (blank,
+# whitespace Python strips and SQL may not, numbers, booleans, lists, nulls).
+_FIELD_VALUES: list[dict[str, object]] = [
+    {"first_name": "Ann", "city": "Oslo"},
+    {"first_name": "Zoë 東京", "city": "São Paulo"},
+    {"first_name": "x\tz\\N\nq\r%s %(a)s {city} ' \""},
+    {"first_name": "Bo", "city": None},
+    {"first_name": "Cy"},
+    {"city": "Rome"},
+    {},
+    {"first_name": "Di", "city": "Nice", "phone_number": "+15550000000"},
+    {"first_name": "", "city": "Bern"},
+    {"first_name": "   ", "city": "Bern"},
+    {"first_name": "\u00a0\u2003", "city": "Bern"},
+    {"first_name": 7, "city": 1.5},
+    {"first_name": True, "city": ["a", 1]},
+    {"first_name": {"k": "v"}, "city": "   "},
+    {"first_name": "Ed", "city": ""},
+    {"first_name": "-", "city": "."},
+]
+
+
+def _python_rows(
+    url: str, list_ids: list[int], body: str, defaults: dict[str, str]
+) -> dict[str, tuple[str, str, str | None]]:
+    """Each number's (body, status, error) as rendered row by row in Python, the first
+    contact of a number kept."""
+    from campaigns.models import Contact
+    from campaigns.templates import MissingField, render
+
+    expected: dict[str, tuple[str, str, str | None]] = {}
+    with session_scope(url) as session:
+        suppressed = set(session.scalars(select(Suppression.phone)))
+        contacts = session.scalars(
+            select(Contact).where(Contact.list_id.in_(list_ids)).order_by(Contact.id)
+        )
+        for c in contacts:
+            if c.phone in expected:
+                continue
+            try:
+                text, error = render(body, {**c.fields, "phone_number": c.phone}, defaults), None
+            except MissingField as exc:
+                text, error = "", f"missing field {exc.field}"
+            status = "failed" if error else "pending"
+            if c.phone in suppressed:
+                status, error = "suppressed", "number opted out"
+            expected[c.phone] = (text, status, error)
+    return expected
+
+
+def test_rows_the_database_renders_are_the_rows_python_renders(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks the database renders itself (plain substitutions, no per-recipient plan)
+    hold the bodies, statuses and errors the row-by-row rendering gives, defaults and
+    missing fields included; a chunk with a value only Python judges exactly goes row by
+    row; over two lists the first contact of a number is the one kept."""
+    from sqlalchemy import insert
+
+    import campaigns.expand as expand
+    from campaigns.models import Contact, ContactList
+
+    phones = us_numbers(60)
+    with session_scope(db_url) as session:
+        a, b = ContactList(name="a"), ContactList(name="b")
+        session.add_all([a, b])
+        session.flush()
+        simple = [v for v in _FIELD_VALUES[:8]]
+        # First 16 contacts: values the database renders (two chunks of 8 go in SQL);
+        # then every kind of value mixed.
+        values = simple + simple + _FIELD_VALUES * 2
+        session.execute(
+            insert(Contact),
+            [
+                {"list_id": a.id, "phone": p, "fields": v}
+                for p, v in zip(phones, values, strict=False)
+            ],
+        )
+        # List b: ten numbers of list a again (other fields), ten of its own.
+        session.execute(
+            insert(Contact),
+            [
+                {"list_id": b.id, "phone": p, "fields": {"first_name": "Other", "city": "B"}}
+                for p in phones[20:30] + phones[48:58]
+            ],
+        )
+        session.add_all(
+            [Suppression(phone=phones[2], reason="STOP"), Suppression(phone=phones[9], reason="x")]
+        )
+        list_ids = [a.id, b.id]
+    body = "Hi {first_name} of {city}! {first_name}, call {phone_number} 100% {{x}}"
+    defaults = {"city": "your town"}
+    in_python: list[int] = []
+    rows_of = expand._message_rows
+
+    def spy(rows, *args):  # type: ignore[no-untyped-def]
+        in_python.extend(r[0] for r in rows)
+        return rows_of(rows, *args)
+
+    monkeypatch.setattr(expand, "_message_rows", spy)
+    for lists in (["a"], ["a", "b"]):
+        _, run_id = seed_campaign(
+            db_url, lists, message={"body": body, "from": "X", "defaults": defaults}
+        )
+        in_python.clear()
+        with session_scope(db_url) as session:
+            report = expand_run(session, run_id, chunk_size=8)
+        expected = _python_rows(db_url, list_ids[: len(lists)], body, defaults)
+        got = {m.phone: (m.body, m.status, m.error) for m in _messages(db_url, run_id).values()}
+        assert got == expected
+        assert report.messages == len(expected)
+        # Row by row: the two chunks holding values of the last eight kinds, no other.
+        assert len(in_python) == 16
