@@ -118,7 +118,8 @@ def expand_run(
     owner: str | None = None,
 ) -> ExpandReport:
     """Write the run's message rows and move it to 'sending'. Commits per chunk
-    (``chunk_size`` contacts; by default 5,000, or 50,000 when the database renders).
+    (``chunk_size`` contacts; by default 5,000, or 20,000 when the database renders, a
+    chunk well inside the expansion's lease).
 
     ``owner``: the run's expansion lease, taken by the caller (``campaigns.expansion_lease``);
     without it the expansion takes the lease itself, and does nothing while another
@@ -319,7 +320,7 @@ NO_PLAN = SendPlan()
 # Contacts per chunk (one commit and one run status check each): rows built in Python, or
 # rendered and written by the database.
 PYTHON_CHUNK = 5000
-SQL_CHUNK = 50_000
+SQL_CHUNK = 20_000
 # One contact as the expansion reads it: (id, phone, fields, time zone, suppressed).
 ContactRow = tuple[int, str, dict[str, Any], str | None, bool]
 # One message row: (contact id, phone, body, status, error, not_before, provider_schedule).
