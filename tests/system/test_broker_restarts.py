@@ -1,7 +1,14 @@
 """Workers survive a broker that restarts under a running campaign.
 
 The tests start a Redis (no persistence, so every restart loses the queues) or a RabbitMQ
-node of their own on free ports and never touch the machine's shared ones."""
+node of their own on free ports and never touch the machine's shared ones.
+
+Redis is stopped while a worker is inside a request (the sandbox holds every request a
+moment) and, having a free slot, also waits on the queue for its next task: the channel
+holding the running task's unacknowledged message is then in the middle of a read when
+the connection is collected. That is what made kombu's plain Redis transport kill the
+worker (``workers/broker.py``); with one slot per worker, or no request on the wire, it
+did not show."""
 
 from __future__ import annotations
 
@@ -15,7 +22,10 @@ from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Queue
+from sqlalchemy import exists, select
 
+from campaigns.db import session_scope
+from campaigns.models import Message
 from tests.processes import free_port
 from tests.procs import processes, scaled_env, wait_for
 from tests.seed import us_numbers
@@ -36,6 +46,8 @@ from workers.broker import Transport
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 RESTARTS = 6
+# Two slots and one dispatch chain: a worker runs one task and waits for another.
+TWO_SLOTS = ["worker", "-c", "2", "--loglevel", "WARNING"]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -47,22 +59,24 @@ def test_workers_survive_repeated_broker_restarts(pg_url: str, tmp_path: Path) -
     port = free_port()
     log = tmp_path / "redis.log"
     redis_proc = _redis_server(port, log)
-    phones = us_numbers(12_000)
+    phones = us_numbers(6_000)
     campaign_id = _create(pg_url, phones)
     try:
-        # Slow enough that the run outlasts every restart.
-        with _sandbox(latency_ms=150) as sandbox:
+        # Every request held a moment (well inside the HTTP timeout): a restart finds a
+        # worker inside one, and the run outlasts every restart.
+        with _sandbox(hold_rate=1.0, hold_seconds=0.5) as sandbox:
             url = f"redis://127.0.0.1:{port}/0"
             env = scaled_env(
                 pg_url,
                 "clarion:",
                 sandbox,
                 CLARION_BATCH_SIZE="50",
+                CLARION_DISPATCH_PARALLELISM="1",
                 CLARION_BROKER_URL=url,
                 CLARION_REDIS_URL=url,
                 **FAST,
             )
-            commands = [WORKER, [*WORKER, "--hostname", "second@%h"], SCHEDULER]
+            commands = [TWO_SLOTS, [*TWO_SLOTS, "--hostname", "second@%h"], SCHEDULER]
             with processes(env, *commands, log_dir=tmp_path) as procs:
                 run_id = _start_sending(env, pg_url, campaign_id)
                 for restart in range(RESTARTS):
@@ -73,6 +87,8 @@ def test_workers_survive_repeated_broker_restarts(pg_url: str, tmp_path: Path) -
                         0.1,
                         f"progress before restart {restart + 1}",
                     )
+                    wait_for(lambda: _on_the_wire(pg_url, run_id), 60, 0.05, "a request")
+                    time.sleep(0.1)
                     _stop(redis_proc)  # everything queued in the broker is gone with it
                     time.sleep(1)
                     redis_proc = _redis_server(port, log)
@@ -89,6 +105,15 @@ def test_workers_survive_repeated_broker_restarts(pg_url: str, tmp_path: Path) -
             _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
     finally:
         redis_proc.kill()
+
+
+def _on_the_wire(db_url: str, run_id: int) -> bool:
+    with session_scope(db_url) as session:
+        return bool(
+            session.scalar(
+                select(exists().where(Message.run_id == run_id, Message.status == "claimed"))
+            )
+        )
 
 
 def _channels_with_an_unacked_message(url: str, transport: Any) -> tuple[Any, Any]:
