@@ -93,6 +93,10 @@ def check_block(job: BlockJob) -> BlockResult:
     keys = [
         (i, json.dumps(name) + ": ") for i, name in enumerate(header) if name not in _NOT_FIELDS
     ]
+    field_at = [i for i, _ in keys]
+    # The fields' JSON when every field has a value of plain text (most rows): one
+    # formatting of the whole object instead of one string per field.
+    every_field = "{" + ", ".join(k.replace("%", "%%") + '"%s"' for _, k in keys) + "}"
     for line, cells in enumerate(cells_of(job.lines), start=job.first_line):
         result.rows += 1
         problem = record_problem(header, cells)
@@ -114,15 +118,12 @@ def check_block(job: BlockJob) -> BlockResult:
             continue
         seen.add(number)
         numbers.append(number)
-        fields = (
-            "{"
-            + ", ".join(
-                key + _json_string(value)
-                for key, value in ((key, cells[i].strip()) for i, key in keys)
-                if value
-            )
-            + "}"
-        )
+        values = [cells[i].strip() for i in field_at]
+        if all(values) and _plain("".join(values)):
+            fields = every_field % tuple(values)
+        else:
+            pairs = zip(keys, values, strict=True)
+            fields = "{" + ", ".join(key + _json_string(v) for (_, key), v in pairs if v) + "}"
         if "\\" in fields:  # COPY text format: a backslash is written twice
             fields = fields.replace("\\", "\\\\")
         lines.append(f"{head}{phone}\t{fields}\t{zone or NULL}{tail}")
@@ -136,9 +137,12 @@ NULL = "\\N"  # COPY text format's NULL
 def _json_string(value: str) -> str:
     """json.dumps(value), without its cost for the plain text most fields are (json.dumps
     escapes exactly '"', backslash and everything outside ASCII's printable range)."""
-    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
-        return f'"{value}"'
-    return json.dumps(value)
+    return f'"{value}"' if _plain(value) else json.dumps(value)
+
+
+def _plain(value: str) -> bool:
+    """True when json.dumps would write ``value`` as it is, between quotes."""
+    return value.isascii() and value.isprintable() and '"' not in value and "\\" not in value
 
 
 def blocks(fh: TextIO, first_line: int, size: int) -> Iterator[tuple[int, list[str | csv.Error]]]:

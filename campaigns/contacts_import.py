@@ -456,7 +456,7 @@ def import_csv(
     *,
     default_region: str,
     progress: Callable[[int], None] | None = None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     processes: int | None = None,
 ) -> ImportReport:
     """Import a CSV file into the list ``list_name`` (created if missing).
@@ -467,7 +467,8 @@ def import_csv(
 
     On PostgreSQL the rows are checked in blocks by ``processes`` worker processes (by
     default one per core for a large file, none for a small one) and COPYed
-    (``campaigns.contacts_blocks``); ``chunk_size`` is then the block's size in lines.
+    (``campaigns.contacts_blocks``); ``chunk_size`` is then the block's size in lines
+    (by default ``BLOCK_LINES``; ``CHUNK_SIZE`` rows otherwise).
     """
     region = check_region(default_region)
     if not list_name.strip() or len(list_name) > 200:
@@ -483,7 +484,7 @@ def import_csv(
             session.commit()
             dialect = session.get_bind().dialect
             if (dialect.name, dialect.driver) == ("postgresql", "psycopg"):
-                from campaigns.contacts_blocks import default_processes, import_blocks
+                from campaigns.contacts_blocks import BLOCK_LINES, default_processes, import_blocks
 
                 if processes is None:
                     large = path.stat().st_size >= PARALLEL_FROM_BYTES
@@ -496,7 +497,7 @@ def import_csv(
                     header=header,
                     region=region,
                     processes=processes,
-                    block_lines=chunk_size,
+                    block_lines=chunk_size or BLOCK_LINES,
                     progress=progress,
                 )
                 return report
@@ -504,7 +505,7 @@ def import_csv(
                 session,
                 report,
                 region=region,
-                chunk_size=chunk_size,
+                chunk_size=chunk_size or CHUNK_SIZE,
                 progress=progress,
                 replace_timezone=TIMEZONE in header,
             )
