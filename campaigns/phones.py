@@ -64,9 +64,9 @@ def _parse(raw: str, region: str | None) -> phonenumbers.PhoneNumber:
 def normalise(raw: str, default_region: str) -> str:
     """``raw`` as E.164 ("+12015550123"). A number without a country code is read as a
     number of ``default_region``. Raises InvalidPhone saying why it is not sendable."""
+    if (e164 := short_e164(raw)) is not None:
+        return e164
     text = raw.strip()
-    if _E164_DIGITS.fullmatch(text) and valid_e164(text):
-        return text
     if not text:
         raise InvalidPhone("empty")
     number = _parse(text, default_region)
@@ -157,6 +157,13 @@ def _plan(code: int) -> _Plan | None:
         else:
             _PLANS[code] = None
     return _PLANS[code]
+
+
+def short_e164(raw: str) -> str | None:
+    """``raw`` as E.164 when the short path finds it valid (it is written in E.164),
+    else None: ``normalise`` then decides with phonenumbers."""
+    text = raw.strip()
+    return text if _E164_DIGITS.fullmatch(text) and valid_e164(text) else None
 
 
 def valid_e164(text: str) -> bool:

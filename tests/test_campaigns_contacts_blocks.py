@@ -20,34 +20,48 @@ from campaigns.models import Contact, ContactList, ImportError_
 HEADER = "phone_number,first_name,last_name,timezone\n"
 
 
-def messy_file(path: Path, rows: int, seed: int) -> Path:
+def messy_file(path: Path, rows: int, seed: int, *, zones: bool = True) -> Path:
     """Good rows, duplicates far apart, bad numbers, bad zones, broken CSV, quoted fields,
-    a stray quote, empty rows, a non-UTF-8 byte and a NUL."""
+    a stray quote, empty rows, a non-UTF-8 byte and a NUL; numbers not in E.164, fields
+    with spaces around them, a backslash or a tab. Without ``zones``, no timezone column
+    (the rows then get the blocks' short path wherever a block allows it)."""
     rnd = random.Random(seed)
-    out = [HEADER.encode()]
+
+    def row(*cells: str, zone: str = "") -> str:
+        return ",".join(cells + ((zone,) if zones else ())) + "\n"
+
+    out = [(HEADER if zones else HEADER.replace(",timezone", "")).encode()]
     for i in range(rows):
         phone = f"+1201{200 + (i // 10000) % 800:03d}{i % 10000:04d}"
-        kind = rnd.randrange(20)
+        kind = rnd.randrange(60)  # kinds 12 and above: a plain row
         if kind == 0:
             phone = f"+1201200{rnd.randrange(0, max(1, i)) % 10000:04d}"  # an earlier number
-        line = f'{phone},N{i},"L, {i}",\n'
-        if kind == 1:
-            line = f"+1123{i:07d},bad,,\n"
+        line = row(phone, f"N{i}", f"L{i}")
+        if kind == 12:
+            line = row(phone, f"N{i}", f'"L, {i}"')
+        elif kind == 1:
+            line = row(f"+1123{i:07d}", "bad", "")
         elif kind == 2:
-            line = f'{phone},"quoted, ""{i}""",x,America/Chicago\n'
+            line = row(phone, f'"quoted, ""{i}"""', "x", zone="America/Chicago")
         elif kind == 3:
-            line = f"{phone},Z,,Mars/Olympus\n"
+            line = row(phone, "Z", "", zone="Mars/Olympus")
         elif kind == 4:
             line = f"{phone},too,many,,columns\n"
         elif kind == 5:
-            line = ",,,\n" if i % 2 else "\n"
+            line = row("", "", "") if i % 2 else "\n"
         elif kind == 6:
-            line = f'{phone},"unterminated\n{phone[:-1]}8,next,,\n'
+            line = f'{phone},"unterminated\n' + row(f"{phone[:-1]}8", "next", "")
+        elif kind == 9:
+            line = row(f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}", "national", "")
+        elif kind == 10:
+            line = row(f" {phone} ", " spaced ", "back\\slash")
+        elif kind == 11:
+            line = row(phone, "tab\there", "")
         out.append(line.encode())
         if kind == 7:
-            out.append(b"+12019990000,Ren\xe9e,,\n")
+            out.append(row("+12019990000", "Ren\udce9e", "").encode("utf-8", "surrogateescape"))
         elif kind == 8:
-            out.append(f"{phone[:-1]}9,A\x00,,\n".encode())
+            out.append(row(f"{phone[:-1]}9", "A\x00", "").encode())
     path.write_bytes(b"".join(out))
     return path
 
@@ -79,11 +93,14 @@ def summary(report: ImportReport) -> tuple[Any, ...]:
     )
 
 
-@pytest.mark.parametrize(("processes", "block"), [(0, 7), (2, 40), (2, 997)])
+@pytest.mark.parametrize(
+    ("processes", "block", "zones"),
+    [(0, 7, True), (2, 40, True), (2, 997, True), (0, 7, False), (2, 40, False)],
+)
 def test_blocks_give_the_one_process_result(
-    pg_url: str, sqlite_url: str, tmp_path: Path, processes: int, block: int
+    pg_url: str, sqlite_url: str, tmp_path: Path, processes: int, block: int, zones: bool
 ) -> None:
-    path = messy_file(tmp_path / "c.csv", 3000, seed=block)
+    path = messy_file(tmp_path / "c.csv", 3000, seed=block, zones=zones)
     expected = import_csv(sqlite_url, path, "l", default_region="US")
     seen: list[int] = []
     got = import_csv(
@@ -98,7 +115,7 @@ def test_blocks_give_the_one_process_result(
     assert summary(got) == summary(expected)
     # Progress counts the rows of blocks stored so far, in file order, up to the last row.
     assert seen == sorted(seen) and seen[-1] == got.rows and len(seen) >= 3000 // block
-    assert len(expected.errors) > 300 and expected.duplicates > 50  # the file is messy
+    assert len(expected.errors) > 150 and expected.duplicates > 30  # the file is messy
     assert listed(pg_url) == listed(sqlite_url)
     assert stored_errors(pg_url) == stored_errors(sqlite_url)
     # Imported again: every number is now an update, and the same rows are rejected.
