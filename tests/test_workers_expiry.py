@@ -64,7 +64,11 @@ def test_an_expired_run_settles_its_unknown_and_claimed_rows_and_finishes(
 ) -> None:
     phones = us_numbers(8)
     seed_list(pg_url, "customers", phones)
-    schedule = {"cron": "* * * * *", "overlap": "skip", "expires_after": "30s"}
+    # Hourly, at the minute just gone: one occurrence is due now and the next is an hour
+    # away, so the run cannot meet a second occurrence (every minute, it did whenever the
+    # minute turned during the test).
+    last_minute = (utcnow() - timedelta(minutes=1)).minute
+    schedule = {"cron": f"{last_minute} * * * *", "overlap": "skip", "expires_after": "30s"}
     with session_scope(pg_url) as session:
         campaign = create_campaign(session, definition(["customers"], schedule=schedule))
         campaign.status, campaign.started_at = "active", utcnow() - timedelta(minutes=2)
@@ -134,7 +138,7 @@ def test_an_expired_run_settles_its_unknown_and_claimed_rows_and_finishes(
     assert found == {r.phone for r in [*sent_unknown, *sent_claimed]}
 
     # The next occurrence is sent, not skipped because the expired run was still open.
-    tick(settings, now=utcnow() + timedelta(minutes=1))
+    tick(settings, now=utcnow() + timedelta(hours=1))
     with session_scope(pg_url) as session:
         statuses = list(
             session.scalars(
