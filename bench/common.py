@@ -200,3 +200,63 @@ def workers(
         yield procs
     finally:
         stop_groups(procs, grace=20)
+
+
+class DatabaseCpu:
+    """CPU time of the PostgreSQL processes serving one database: its client backends and
+    the autovacuum workers on it, found in ``pg_stat_activity`` as they come and go. The
+    count over every ``postgres`` process (``cpu_seconds(names=("postgres",))``) also
+    holds what other databases of a shared server cost; this one does not (nor the
+    server-wide WAL writer and checkpointer). A backend is read from its start if it
+    started after ``start()``; the last fraction of a sampling interval of one that
+    ended before ``stop()`` is missed."""
+
+    def __init__(self, db_url: str, interval: float = 0.25) -> None:
+        from campaigns.db import normalise_url
+
+        self._dsn = normalise_url(db_url).replace("postgresql+psycopg://", "postgresql://")
+        self.interval = interval
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def _sample(self, conn: object, since: float) -> None:
+        rows = conn.execute(  # type: ignore[attr-defined]
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+        for (pid,) in rows:
+            try:
+                proc = psutil.Process(pid)
+                times = proc.cpu_times()
+                used = times.user + times.system
+                if pid not in self._first:
+                    self._first[pid] = 0.0 if proc.create_time() >= since else used
+                self._last[pid] = used
+            except psutil.NoSuchProcess:
+                pass
+
+    def start(self) -> DatabaseCpu:
+        import time
+
+        import psycopg
+
+        self._conn = psycopg.connect(self._dsn, autocommit=True)
+        since = time.time()
+        self._sample(self._conn, since)
+
+        def loop() -> None:
+            while not self._stop.wait(self.interval):
+                self._sample(self._conn, since)
+
+        self._thread = threading.Thread(target=loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        """CPU-seconds used since ``start()``."""
+        self._stop.set()
+        self._thread.join()
+        self._sample(self._conn, 0.0)
+        self._conn.close()
+        return sum(self._last[pid] - self._first[pid] for pid in self._last)

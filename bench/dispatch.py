@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 
 from bench.common import (
     CLARION,
+    DatabaseCpu,
     MemorySampler,
     cpu_seconds,
     env_for,
@@ -150,6 +151,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
             stats_before = sandbox.stats()
             worker_pids = [p.pid for p in procs]
             cpu_before = _cpu(worker_pids, sandbox.pid)
+            database_cpu = DatabaseCpu(db_url).start()
             with MemorySampler(worker_pids) as memory:
                 t0 = time.time()
                 subprocess.run(
@@ -163,6 +165,8 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
                 run_id, status = _wait(db_url, campaign_id, args.timeout)
             stats_after = sandbox.stats()
             cpu_after = _cpu(worker_pids, sandbox.pid)
+            cpu_after["postgresql_this_database"] = database_cpu.stop()
+            cpu_before["postgresql_this_database"] = 0.0
             chains = _chain_times(metrics_port, slots) if metrics_port else {}
             limiter = _limiter_stats(env) if args.limit_rps else {}
         with session_scope(db_url) as session:

@@ -8,7 +8,8 @@ claims 1000 pending rows and records them sent (with a price), as a worker does,
 as it can. Meanwhile ``--samples`` answers of ``run_stats`` are timed, and, for
 comparison, the same figures counted from the message rows (what the status did before
 the run's totals were kept). Prints the medians and 95th percentiles in milliseconds,
-and the query plans of the status's queries.
+and the query plans of the claim, the settle and the status, each statement captured as
+the code sends it and explained (EXPLAIN ANALYZE, rolled back) at the run's full size.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select, text
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from bench.common import scratch_database, seed_contacts
 
@@ -56,42 +63,95 @@ def sender(db_url: str, run_id: int) -> None:
             session.commit()
 
 
-def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
-    """EXPLAIN ANALYZE of a claim of 1000 rows and of the settle of a claimed batch (as
-    campaigns.claims writes them), each rolled back, at the run's full size."""
-    import psycopg
+def _captured(db_url: str, call: Callable[[Session], object]) -> list[tuple[str, Any]]:
+    """The statements ``call`` sends to the database (SQL and parameters), its work
+    rolled back."""
+    from campaigns.db import get_engine
 
-    from campaigns.db import normalise_url
+    engine = get_engine(db_url)
+    seen: list[tuple[str, Any]] = []
 
-    claim = (
-        "UPDATE messages SET status = 'claimed', claim_token = %(t)s, lease_until = now(),"
-        " attempted_at = now() WHERE messages.id = ANY(ARRAY(SELECT messages.id FROM messages"
-        " WHERE messages.run_id = %(r)s AND messages.status = 'pending' AND"
-        " (messages.not_before IS NULL OR messages.not_before <= now())"
-        " ORDER BY messages.status, messages.id LIMIT 1000 FOR UPDATE SKIP LOCKED))"
-        " AND messages.status = 'pending'"
-        " RETURNING messages.id, messages.phone, messages.body, messages.attempts"
-    )
-    settle = (
-        "UPDATE messages AS m SET provider_message_id = v.provider_message_id,"
-        " status = 'sent', claim_token = NULL, sent_at = now(), price = 0.0825, parts = 1"
-        " FROM unnest(%(ids)s::bigint[], %(pm)s::varchar[], %(tok)s::varchar[])"
-        " AS v(id, provider_message_id, token)"
-        " WHERE m.id = ANY(%(ids)s::bigint[]) AND m.id = v.id AND m.claim_token = v.token"
-    )
-    dsn = normalise_url(db_url).replace("postgresql+psycopg://", "postgresql://")
-    plans = {}
-    with psycopg.connect(dsn) as conn:
-        rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + claim, {"t": "x", "r": run_id})
-        plans["claim (1000 of 1,000,000 pending)"] = "\n".join(r[0] for r in rows)
-        conn.rollback()
-        ids = [r[0] for r in conn.execute(claim, {"t": "plan", "r": run_id})]
-        conn.commit()
-        params = {"ids": ids, "pm": [f"p{i}" for i in ids], "tok": ["plan"] * len(ids)}
-        rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + settle, params)
-        plans["settle (a batch of 1000)"] = "\n".join(r[0] for r in rows)
-        conn.rollback()
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with Session(engine) as session:
+            call(session)
+            session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return seen
+
+
+def _explain(db_url: str, statements: list[tuple[str, Any]]) -> list[str]:
+    """EXPLAIN ANALYZE of each statement with its own parameters, each rolled back."""
+    from campaigns.db import get_engine
+
+    plans = []
+    with get_engine(db_url).connect() as conn:
+        for statement, params in statements:
+            if statement.lstrip().upper().startswith(("SELECT CLOCK_TIMESTAMP", "SAVEPOINT")):
+                continue
+            rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + statement, params)
+            first = " ".join(statement.split())[:110]
+            plans.append(first + " ...\n" + "\n".join("    " + r[0] for r in rows))
+            conn.rollback()
     return plans
+
+
+def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
+    """EXPLAIN ANALYZE of the statements ``campaigns.claims`` runs to claim a batch of
+    1000 and to settle it as sent (the dispatcher's rows), captured from the code itself
+    and each rolled back, at the run's full size."""
+    from campaigns import claims
+    from campaigns.clock import db_now
+    from clicksend.models import MessageResult
+    from workers.dispatch import _sent_row
+
+    def claim(session: Session) -> object:
+        now = db_now(session)
+        return claims.claim_batch(
+            session, run_id, 1000, token="plan", lease_until=now + timedelta(minutes=5), now=now
+        )
+
+    plans = {"claim (1000 of the run's pending rows)": _explain(db_url, _captured(db_url, claim))}
+    # A batch claimed for real, to settle.
+    from campaigns.db import session_scope
+
+    with session_scope(db_url) as session:
+        now = db_now(session)
+        batch = claims.claim_batch(
+            session, run_id, 1000, token="plan", lease_until=now + timedelta(minutes=5), now=now
+        )
+
+    def settle(session: Session) -> None:
+        now = db_now(session)
+        rows = [
+            _sent_row(
+                row,
+                MessageResult(
+                    row.phone, "SUCCESS", f"p{row.id}", None, 1, Decimal("0.0825"), None, {}
+                ),
+                now,
+                now,
+            )
+            for row in batch
+        ]
+        claims.settle(session, rows, token="plan")
+
+    plans["settle (the claimed batch of 1000, as sent)"] = _explain(
+        db_url, _captured(db_url, settle)
+    )
+    return {name: "\n".join(found) for name, found in plans.items()}
+
+
+def explain_status(db_url: str, run_id: int) -> dict[str, str]:
+    """EXPLAIN ANALYZE of every statement ``run_stats`` runs, captured from the code."""
+    from campaigns.stats import run_stats
+
+    found = _explain(db_url, _captured(db_url, lambda session: run_stats(session, run_id)))
+    return {"status (every statement of run_stats)": "\n".join(found)}
 
 
 def counted(session: object, run_id: int) -> None:
@@ -155,22 +215,7 @@ def main() -> None:
                     counted(session, run_id)
                     rows.append((time.perf_counter() - started) * 1000)
             sent_at_end = stats.counts["sent"]
-            with session_scope(db_url) as session:
-                plans = {
-                    "totals": "SELECT status, sum(messages), sum(price), sum(parts) FROM"
-                    f" run_status_totals WHERE run_id = {run_id} GROUP BY status",
-                    "waiting": "SELECT count(*), min(not_before) FROM messages WHERE"
-                    f" run_id = {run_id} AND status = 'pending' AND not_before > now()",
-                    "failure reasons": "SELECT error, count(*) FROM messages WHERE"
-                    f" run_id = {run_id} AND status IN ('failed', 'skipped', 'expired')"
-                    " GROUP BY error",
-                }
-                explained = {
-                    name: "\n".join(
-                        r[0] for r in session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}"))
-                    )
-                    for name, sql in plans.items()
-                }
+            explained = explain_status(db_url, run_id)
         finally:
             proc.kill()
             proc.wait()
