@@ -95,7 +95,8 @@ def _explain(db_url: str, statements: list[tuple[str, Any]]) -> list[str]:
                 continue
             rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF) " + statement, params)
             first = " ".join(statement.split())[:110]
-            plans.append(first + " ...\n" + "\n".join("    " + r[0] for r in rows))
+            lines = ("    " + (r[0] if len(r[0]) <= 150 else r[0][:150] + " ...") for r in rows)
+            plans.append(first + " ...\n" + "\n".join(lines))
             conn.rollback()
     return plans
 
