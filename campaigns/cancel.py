@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from campaigns import claims
 from campaigns.clock import utcnow
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import get_campaign, set_run_status
@@ -148,12 +149,7 @@ def _cancel_run(
         return
     # Counted from our rows, not the provider's answer: cancel-all also reports messages
     # of this key it had already cancelled on an earlier call.
-    session.execute(
-        update(Message)
-        .where(Message.id.in_(ids))
-        .values(status="cancelled", error=PROVIDER_CANCELLED)
-        .execution_options(synchronize_session=False)
-    )
+    claims.cancelled_at_provider(session, ids, PROVIDER_CANCELLED)
     outcome.at_provider = len(ids)
     # A run whose every message was handed over had completed; it is cancelled now.
     set_run_status(

@@ -1,4 +1,6 @@
-"""Claiming, releasing and settling message rows.
+"""Every change of a message row's status after its creation: claims, the fence,
+releases, results, look-ups, lease recovery, cancel and expiry. docs/message-states.md
+draws the states and names the function behind each move.
 
 A claim is an UPDATE of pending rows to 'claimed' with a random token and a lease, taken
 with FOR UPDATE SKIP LOCKED on PostgreSQL, so two copies of the same task (a duplicated
@@ -20,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast
 
 from sqlalchemy import (
     and_,
@@ -45,8 +47,8 @@ _messages = table(Message)
 
 
 class RowUpdate(TypedDict, total=False):
-    """New values for one message row (``b_id``): what dispatch and reconciliation hand to
-    ``settle`` instead of loose dicts. Every row of one ``settle`` call sets the same
+    """New values for one message row (``b_id``), as ``_settle`` writes them. Built here
+    only, from the typed results below; every row of one ``settle`` call sets the same
     columns."""
 
     b_id: int
@@ -67,6 +69,66 @@ class RowUpdate(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class Sent:
+    """The provider accepted the message (``record``: claimed -> sent; ``record_lookups``:
+    unknown -> sent, found in the history)."""
+
+    id: int
+    attempts: int  # counting this one
+    provider_message_id: str | None
+    provider_status: str | None
+    parts: int | None
+    price: Decimal | None
+    schedule: int | None = None  # provider-side schedule, unix seconds
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Final: the provider refused it, or its tries are used up (-> failed)."""
+
+    id: int
+    attempts: int
+    error: str
+    provider_status: str | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Later:
+    """Back to pending, tried again from ``not_before`` (a transient failure: the attempt
+    is counted in ``attempts``; a THROTTLED status or a pause: it is not)."""
+
+    id: int
+    attempts: int
+    not_before: datetime | None
+    error: str
+
+
+@dataclass(frozen=True)
+class LookAgain:
+    """Not found in the history yet: still unknown, looked up once more from ``not_before``
+    before any resend (``record_lookups``)."""
+
+    id: int
+    attempts: int
+    not_before: datetime
+    error: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A claimed row that does not leave with this request (not an attempt): back to
+    pending until ``until`` (``defer``) or skipped (``skip``), with the reason."""
+
+    id: int
+    until: datetime | None = None
+    reason: str | None = None
+
+
+Result = Sent | Failed | Later
+
+
+@dataclass(frozen=True)
 class Claimed:
     id: int
     phone: str
@@ -78,7 +140,7 @@ class Claimed:
 def claim_batch(
     session: Session, run_id: int, limit: int, *, token: str, lease_until: datetime, now: datetime
 ) -> list[Claimed]:
-    """Claim up to ``limit`` due pending rows of a run (oldest first), and write the
+    """pending -> claimed: up to ``limit`` due rows of a run (oldest first), and the
     claim's row (the same lease) when any were claimed."""
     due = select(Message.id).where(
         Message.run_id == run_id,
@@ -159,25 +221,38 @@ def close(session: Session, token: str) -> None:
     )
 
 
-def defer(session: Session, token: str, until: dict[int, datetime]) -> None:
-    """Give rows of a claim back to pending until a later time (not an attempt)."""
-    rows: list[RowUpdate] = [
-        {
-            "b_id": i,
-            "status": MessageStatus.PENDING,
-            "not_before": when,
+def defer(session: Session, token: str, rows: Sequence[Hold]) -> None:
+    """claimed -> pending until ``Hold.until`` (a send window, the frequency cap): not an
+    attempt. The rows leave the claim; its holder sends the others."""
+    _hold(session, token, rows, MessageStatus.PENDING)
+
+
+def skip(session: Session, token: str, rows: Sequence[Hold]) -> None:
+    """claimed -> skipped (the frequency cap with the skip policy): never sent."""
+    _hold(session, token, rows, MessageStatus.SKIPPED)
+
+
+def _hold(session: Session, token: str, rows: Sequence[Hold], status: MessageStatus) -> None:
+    # A reason is written only when there is one (a send window keeps the row's error).
+    with_reason = any(r.reason is not None for r in rows)
+    updates: list[RowUpdate] = []
+    for r in rows:
+        values: RowUpdate = {
+            "b_id": r.id,
+            "status": status,
+            "not_before": r.until,
             "claim_token": None,
             "lease_until": None,
         }
-        for i, when in until.items()
-    ]
-    settle(session, rows, token=token)
+        if with_reason:
+            values["error"] = r.reason
+        updates.append(values)
+    _settle(session, updates, token=token)
 
 
 def release_unsent(session: Session, token: str) -> int:
-    """End the claim, giving back its rows still claimed: the fence refused (nothing of
-    this claim left), or, one request per row, the rows after the one that failed (not an
-    attempt)."""
+    """claimed -> pending, ending the claim: the fence refused (nothing of this claim
+    left), or, one request per row, the rows after the one that failed (not an attempt)."""
     close(session, token)
     result = session.execute(
         update(Message)
@@ -185,7 +260,7 @@ def release_unsent(session: Session, token: str) -> int:
         .values(status=MessageStatus.PENDING, claim_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return _count(result)
 
 
 def mark_unknown(
@@ -197,9 +272,9 @@ def mark_unknown(
     look_up_after: datetime,
     attempted_at: datetime,
 ) -> int:
-    """The request's outcome is unknown: the rows wait for a history look-up, which is not
-    made before ``look_up_after`` (the request's end plus the grace period) and searches
-    from ``attempted_at`` (when the request left)."""
+    """claimed -> unknown: the request's outcome is unknown; the rows wait for a history
+    look-up, not made before ``look_up_after`` (the request's end plus the grace period),
+    that searches from ``attempted_at`` (when the request left)."""
     result = session.execute(
         update(Message)
         .where(
@@ -218,7 +293,7 @@ def mark_unknown(
         )
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return _count(result)
 
 
 @dataclass(frozen=True)
@@ -265,23 +340,21 @@ def release(
     session: Session,
     token: str,
     *,
-    status: str = MessageStatus.PENDING,
+    cancelled: bool = False,
     not_before: datetime | None = None,
-    count_attempt: bool = False,
-    error: str | None = None,
 ) -> int:
-    """End the claim: give every row of it back (or move them all to ``status``)."""
+    """End the claim before its request: every row of it back to pending (a 429, a pause,
+    a long limiter wait, the budget), not an attempt; or, for a run cancelled meanwhile,
+    to cancelled."""
     close(session, token)
     values: dict[str, Any] = {
-        "status": status,
+        "status": MessageStatus.CANCELLED if cancelled else MessageStatus.PENDING,
         "claim_token": None,
         "lease_until": None,
         "not_before": not_before,
     }
-    if count_attempt:
-        values["attempts"] = Message.attempts + 1
-    if error is not None:
-        values["error"] = error
+    if cancelled:
+        values["error"] = "campaign cancelled"
     result = session.execute(
         update(Message)
         .where(
@@ -291,10 +364,170 @@ def release(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return _count(result)
 
 
-def settle(
+def record(
+    session: Session,
+    token: str,
+    results: Sequence[Result],
+    *,
+    attempted_at: datetime,
+    now: datetime,
+) -> None:
+    """The provider's answer to a request that left at ``attempted_at``: claimed -> sent,
+    failed, or pending for a later try. Written only to rows still held under ``token``,
+    one statement per kind of result."""
+    by_kind: dict[type, list[RowUpdate]] = {Sent: [], Failed: [], Later: []}
+    for r in results:
+        values = (
+            _sent(r, now)
+            if isinstance(r, Sent)
+            else _failed(r)
+            if isinstance(r, Failed)
+            else _later(r)
+        )
+        values.update({"claim_token": None, "lease_until": None, "attempted_at": attempted_at})
+        by_kind[type(r)].append(values)
+    for rows in by_kind.values():
+        _settle(session, rows, token=token)
+
+
+def record_lookups(
+    session: Session, token: str, results: Sequence[Result | LookAgain], *, now: datetime
+) -> None:
+    """The history look-up of rows taken with ``take_unknown``: unknown -> sent (found),
+    unknown again (``LookAgain``: not found once), pending (not found twice: resent) or
+    failed. Written only to rows still unknown under ``token``, in one statement."""
+    rows: list[RowUpdate] = []
+    for r in results:
+        # Every row of the statement sets the same columns, whichever way it went.
+        values: RowUpdate = {
+            "b_id": r.id,
+            "claim_token": None,
+            "provider_message_id": None,
+            "provider_status": None,
+            "parts": None,
+            "price": None,
+            "sent_at": None,
+            "lookups": 0,
+        }
+        if isinstance(r, Sent):
+            sent = _sent(r, now)
+            del sent["provider_schedule"]
+            values.update(sent)
+        elif isinstance(r, LookAgain):
+            values.update(
+                {
+                    "status": MessageStatus.UNKNOWN,
+                    "attempts": r.attempts,
+                    "lookups": 1,
+                    "not_before": r.not_before,
+                    "error": r.error,
+                }
+            )
+        elif isinstance(r, Failed):
+            values.update(
+                {
+                    "status": MessageStatus.FAILED,
+                    "attempts": r.attempts,
+                    "not_before": None,
+                    "error": r.error,
+                }
+            )
+        else:
+            values.update(_later(r))
+        rows.append(values)
+    _settle(session, rows, token=token, expect_status=MessageStatus.UNKNOWN)
+
+
+def give_back_unknown(session: Session, token: str, ids: Sequence[int], when: datetime) -> None:
+    """A look-up that could not be made (the history failed): the rows stay unknown and
+    any chain may take them again from ``when``."""
+    session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.claim_token == token,
+            Message.status == MessageStatus.UNKNOWN,
+        )
+        .values(claim_token=None, not_before=when)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _sent(r: Sent, now: datetime) -> RowUpdate:
+    return {
+        "b_id": r.id,
+        "status": MessageStatus.SENT,
+        "attempts": r.attempts,
+        "provider_message_id": r.provider_message_id,
+        "provider_status": r.provider_status,
+        "parts": r.parts,
+        "price": r.price,
+        "provider_schedule": r.schedule,
+        "sent_at": now,
+        "not_before": None,
+        "error": None,
+    }
+
+
+def _failed(r: Failed) -> RowUpdate:
+    return {
+        "b_id": r.id,
+        "status": MessageStatus.FAILED,
+        "attempts": r.attempts,
+        "provider_status": r.provider_status,
+        "price": r.price,
+        "not_before": None,
+        "error": r.error,
+    }
+
+
+def _later(r: Later) -> RowUpdate:
+    return {
+        "b_id": r.id,
+        "status": MessageStatus.PENDING,
+        "attempts": r.attempts,
+        "not_before": r.not_before,
+        "error": r.error,
+    }
+
+
+def finish_pending(
+    session: Session,
+    run_id: int,
+    final: Literal[MessageStatus.EXPIRED, MessageStatus.CANCELLED],
+    error: str,
+) -> int:
+    """pending -> expired (past the run's deadline) or cancelled (the run was cancelled):
+    rows never claimed again. Claimed and unknown rows are left to their claim's holder
+    or their look-up."""
+    result = session.execute(
+        update(Message)
+        .where(Message.run_id == run_id, Message.status == MessageStatus.PENDING)
+        .values(status=final, error=error)
+        .execution_options(synchronize_session=False)
+    )
+    return _count(result)
+
+
+def cancelled_at_provider(session: Session, ids: Sequence[int], error: str) -> int:
+    """sent/unknown -> cancelled: handed to the provider with a future schedule and
+    cancelled there before it went out."""
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.status.in_((MessageStatus.SENT, MessageStatus.UNKNOWN)),
+        )
+        .values(status=MessageStatus.CANCELLED, error=error)
+        .execution_options(synchronize_session=False)
+    )
+    return _count(result)
+
+
+def _settle(
     session: Session,
     rows: Sequence[RowUpdate],
     *,
@@ -369,9 +602,10 @@ def _settle_unnest(
 
 
 def expire_leases(session: Session, now: datetime, *, grace_seconds: float) -> int:
-    """Recover claims whose worker died (their lease ran out). Rows whose request never
-    left go straight back to pending; rows whose request left may have been accepted, so
-    they become 'unknown' and are looked up (after the grace period) before any resend.
+    """claimed -> pending / unknown: recover claims whose worker died (their lease ran
+    out). Rows whose request never left go straight back to pending; rows whose request
+    left may have been accepted, so they become 'unknown' and are looked up (after the
+    grace period) before any resend.
 
     The claim's row is taken first (deleted), so a fence on it either went before, and
     its mark is seen here, or comes after and refuses."""
@@ -470,8 +704,8 @@ def lease_deadline(now: datetime, lease_seconds: float) -> datetime:
 
 
 def drop_suppressed(session: Session, batch: list[Claimed], *, token: str) -> list[Claimed]:
-    """The rows of a claimed batch whose number is not suppressed; the others become
-    'suppressed' now. Checked right before each request, so an opt-out that arrives
+    """claimed -> suppressed for the rows of a claimed batch whose number opted out;
+    returns the others. Checked right before each request, so an opt-out that arrives
     while a run is sending (a STOP pushed to the webhook) stops the rest of it."""
     if not batch:
         return batch

@@ -85,37 +85,18 @@ def hold_back(
         return list(batch)
     recent = _recent(session, [row.phone for row in batch], now - cap.window)
     keep: list[Claimed] = []
-    held: list[claims.RowUpdate] = []
+    held: list[claims.Hold] = []
     for row in batch:
         times = sorted(recent.get(row.phone, ()), reverse=True)
         if len(times) < cap.messages:
             keep.append(row)
             continue
         reason = f"frequency cap: {len(times)} messages in the last {format_duration(cap.window)}"
-        if policy == "skip":
-            held.append(
-                {
-                    "b_id": row.id,
-                    "status": "skipped",
-                    "not_before": None,
-                    "error": reason,
-                    "claim_token": None,
-                    "lease_until": None,
-                }
-            )
-        else:
-            # Free again once the cap-th newest message is older than the window.
-            until = times[cap.messages - 1] + cap.window
-            held.append(
-                {
-                    "b_id": row.id,
-                    "status": "pending",
-                    "not_before": until,
-                    "error": reason,
-                    "claim_token": None,
-                    "lease_until": None,
-                }
-            )
-    for status in ("skipped", "pending"):
-        claims.settle(session, [h for h in held if h["status"] == status], token=token)
+        # Deferred: free again once the cap-th newest message is older than the window.
+        until = None if policy == "skip" else times[cap.messages - 1] + cap.window
+        held.append(claims.Hold(row.id, until=until, reason=reason))
+    if policy == "skip":
+        claims.skip(session, token, held)
+    else:
+        claims.defer(session, token, held)
     return keep

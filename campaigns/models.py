@@ -296,7 +296,7 @@ class RunStatusTotal(Base):
 
 class MessageStatus(StrEnum):
     """The states of a message row. docs/message-states.md draws how a row moves between
-    them; ``campaigns.claims`` makes every move of the sending path."""
+    them; after expansion creates a row, every move is a function of ``campaigns.claims``."""
 
     PENDING = "pending"  # waiting to be claimed (``not_before`` may hold it back)
     CLAIMED = "claimed"  # held by a worker's claim; in flight once its ``Claim`` row says so

@@ -14,8 +14,9 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from campaigns import claims
 from campaigns.clock import db_now, utcnow
-from campaigns.models import Campaign, ContactList, Message, Run
+from campaigns.models import Campaign, ContactList, Message, MessageStatus, Run
 
 ACTIVE_RUN_STATUSES = ("scheduled", "expanding", "sending", "paused")
 IN_FLIGHT_MESSAGE_STATUSES = ("pending", "claimed", "unknown")
@@ -246,11 +247,7 @@ def cancel_campaign(session: Session, campaign_id: int) -> list[int]:
             session, run.id, "cancelled", expected=ACTIVE_RUN_STATUSES, reason="cancelled by user"
         ):
             cancelled.append(run.id)
-            session.execute(
-                update(Message)
-                .where(Message.run_id == run.id, Message.status == "pending")
-                .values(status="cancelled", error="campaign cancelled")
-            )
+            claims.finish_pending(session, run.id, MessageStatus.CANCELLED, "campaign cancelled")
     return cancelled
 
 

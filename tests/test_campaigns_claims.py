@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -143,11 +144,13 @@ def test_settle_with_a_stale_token_writes_nothing(db_url: str) -> None:
         [row] = claims.claim_batch(session, run_id, 1, token="old", lease_until=now, now=now)
         claims.release(session, "old")
         claims.claim_batch(session, run_id, 1, token="new", lease_until=now, now=now)
-        claims.settle(session, [{"b_id": row.id, "status": "failed"}], token="old")
+        claims.record(session, "old", [claims.Failed(row.id, 1, "late")], attempted_at=now, now=now)
         assert session.scalar(select(Message.status).where(Message.id == row.id)) == "claimed"
-        claims.settle(session, [{"b_id": row.id, "status": "sent"}], token="new")
+        accepted = claims.Sent(row.id, 1, "m-1", "SUCCESS", 1, Decimal("0.07"))
+        claims.record(session, "new", [accepted], attempted_at=now, now=now)
         assert session.scalar(select(Message.status).where(Message.id == row.id)) == "sent"
-        claims.settle(session, [{"b_id": row.id, "status": "failed"}], expect_status="unknown")
+        # A look-up's result is written only to rows still unknown.
+        claims.record_lookups(session, "new", [claims.Failed(row.id, 2, "not found")], now=now)
         assert session.scalar(select(Message.status).where(Message.id == row.id)) == "sent"
 
 
@@ -256,11 +259,8 @@ def test_one_request_per_row_recovers_only_the_row_in_flight(db_url: str) -> Non
             session, run_id, 3, token="one-by-one", lease_until=now + timedelta(seconds=30), now=now
         )
         assert claims.fence(session, "one-by-one", need_seconds=1, in_flight_id=first.id, now=now)
-        claims.settle(
-            session,
-            [{"b_id": first.id, "status": "sent", "claim_token": None, "attempted_at": now}],
-            token="one-by-one",
-        )
+        sent = claims.Sent(first.id, 1, "m-1", "SUCCESS", 1, Decimal("0.07"))
+        claims.record(session, "one-by-one", [sent], attempted_at=now, now=now)
         call = now + timedelta(seconds=1)
         left = claims.fence(session, "one-by-one", need_seconds=1, in_flight_id=second.id, now=call)
         assert left == call

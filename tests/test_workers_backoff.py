@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from campaigns.claims import Failed, Later
 from workers.backoff import RetryPolicy, backoff_seconds, retry_or_give_up
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -12,27 +13,22 @@ POLICY = RetryPolicy(max_attempts=3, base_seconds=10.0, max_seconds=25.0)
 
 
 def test_a_try_left_goes_back_to_pending_after_a_backoff() -> None:
-    decision = retry_or_give_up(POLICY, 1, NOW, "provider status THROTTLED")
-    assert decision["status"] == "pending" and decision["attempts"] == 2
-    assert decision["error"] == "provider status THROTTLED"
+    decision = retry_or_give_up(POLICY, 7, 1, NOW, "provider status THROTTLED")
+    assert isinstance(decision, Later) and (decision.id, decision.attempts) == (7, 2)
+    assert decision.error == "provider status THROTTLED"
     # Second attempt: 10 * 2 = 20 s, jittered over its upper half.
-    assert NOW + timedelta(seconds=10) <= decision["not_before"] <= NOW + timedelta(seconds=20)
+    assert decision.not_before is not None
+    assert NOW + timedelta(seconds=10) <= decision.not_before <= NOW + timedelta(seconds=20)
 
 
 def test_the_last_try_gives_up_and_says_after_how_many() -> None:
-    decision = retry_or_give_up(POLICY, 2, NOW, "connection failed")
-    assert decision == {
-        "status": "failed",
-        "attempts": 3,
-        "not_before": None,
-        "error": "connection failed (after 3 attempts)",
-    }
+    decision = retry_or_give_up(POLICY, 7, 2, NOW, "connection failed")
+    assert decision == Failed(7, 3, "connection failed (after 3 attempts)")
 
 
 def test_no_retry_possible_gives_up_at_once() -> None:
-    decision = retry_or_give_up(POLICY, 0, NOW, "no history", can_retry=False)
-    assert decision["status"] == "failed" and decision["attempts"] == 1
-    assert decision["not_before"] is None and decision["error"] == "no history"
+    decision = retry_or_give_up(POLICY, 7, 0, NOW, "no history", can_retry=False)
+    assert decision == Failed(7, 1, "no history")
 
 
 def test_backoff_grows_to_its_ceiling() -> None:

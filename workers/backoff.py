@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from campaigns.claims import RowUpdate
+from campaigns.claims import Failed, Later
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -46,25 +46,19 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 def retry_or_give_up(
     policy: RetryPolicy,
+    row_id: int,
     attempts_before: int,
     now: datetime,
     reason: str,
     *,
     can_retry: bool = True,
-) -> RowUpdate:
-    """The row values after a failed try: back to ``pending`` after a backoff, or
-    ``failed`` once the tries are used up (or when ``can_retry`` is false)."""
+) -> Later | Failed:
+    """After a failed try: back to pending after a backoff, or failed once the tries are
+    used up (or when ``can_retry`` is false)."""
     attempts = attempts_before + 1
     if can_retry and attempts < policy.max_attempts:
-        return {
-            "status": "pending",
-            "attempts": attempts,
-            "not_before": next_try(now, attempts, policy.base_seconds, policy.max_seconds),
-            "error": reason,
-        }
-    return {
-        "status": "failed",
-        "attempts": attempts,
-        "not_before": None,
-        "error": f"{reason} (after {attempts} attempts)" if can_retry else reason,
-    }
+        when = next_try(now, attempts, policy.base_seconds, policy.max_seconds)
+        return Later(row_id, attempts, when, reason)
+    return Failed(
+        row_id, attempts, f"{reason} (after {attempts} attempts)" if can_retry else reason
+    )

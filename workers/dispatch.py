@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import budget, canary, claims, frequency
 from campaigns.activity import record_minute
-from campaigns.claims import Claimed, RowUpdate
+from campaigns.claims import Claimed
 from campaigns.clock import as_utc, db_now, db_now_sql
 from campaigns.db import session_factory
 from campaigns.definition import CampaignDefinition, load_definition
-from campaigns.models import Campaign, Contact, Message, Run
+from campaigns.models import Campaign, Contact, Message, MessageStatus, Run
 from campaigns.pricing import load_price_table
 from campaigns.runs import finish_if_done, pause_campaign
 from clicksend.client import ClickSendClient
@@ -171,16 +171,17 @@ class Dispatcher:
         # Rows handed to the provider with its own schedule are timed there.
         local = [r for r in batch if not r.schedule]
         zones_of = _contact_zones(session, [r.id for r in local])
-        later: dict[int, datetime] = {}
+        later: list[claims.Hold] = []
         for row in local:
             zones = recipient_zones(row.phone, zones_of.get(row.id), rules)
             opening = next_common_opening(rules.window, now, zones)
             if opening > now:
-                later[row.id] = opening
+                later.append(claims.Hold(row.id, until=opening))
         if later:
             claims.defer(session, token, later)
         session.commit()
-        return [r for r in batch if r.id not in later]
+        deferred = {h.id for h in later}
+        return [r for r in batch if r.id not in deferred]
 
     def _plan_rules(self, session: Session, campaign_id: int) -> PlanRules:
         if campaign_id not in self._rules:
@@ -243,9 +244,7 @@ class Dispatcher:
         status = session.scalar(select(Run.status).where(Run.id == run.id))
         if status not in SENDABLE:
             # Paused or cancelled while we waited: nothing more of this claim leaves.
-            claims.release(
-                session, token, status="cancelled" if status == "cancelled" else "pending"
-            )
+            claims.release(session, token, cancelled=status == "cancelled")
             session.commit()
             return Outcome("stopped")
         if run.expires_at is not None and self._now(session) >= run.expires_at:
@@ -349,11 +348,7 @@ class Dispatcher:
             if is_notify_campaign(defn):
                 # Nothing to look a notify-send up in: at most once, never a duplicate.
                 reason = f"outcome unknown, not resent: {exc}"[:500]
-                if closes:
-                    claims.close(session, token)
-                rows = [_given_up_row(r, reason, left) for r in batch]
-                claims.settle(session, rows, token=token)
-                session.commit()
+                self._give_up(session, token, batch, reason, left, closes)
                 self._touch(session, run.id)
                 return Outcome("again", failed=len(batch))
             if closes:
@@ -363,10 +358,8 @@ class Dispatcher:
             return Outcome("again")
         # BadRequestError, NotFoundError: this request is wrong and repeating it cannot help.
         # Only its own rows fail: one request per row, the rows after it were not attempted.
-        if closes:
-            claims.close(session, token)
         reason = f"request rejected by the provider: {exc.response_msg or exc}"[:500]
-        claims.settle(session, [_given_up_row(r, reason, left) for r in batch], token=token)
+        self._give_up(session, token, batch, reason, left, closes)
         self._touch(session, run.id)
         return Outcome("again", failed=len(batch))
 
@@ -436,38 +429,35 @@ class Dispatcher:
         closes: bool,
     ) -> None:
         now = self._now(session)
-        rows = [self._retry_row(row, now, reason, left) for row in batch]
         if closes:
             claims.close(session, token)
-        claims.settle(session, rows, token=token)
+        results = [self._retry(row, now, reason) for row in batch]
+        claims.record(session, token, results, attempted_at=left, now=now)
         session.commit()
 
-    def _retry_row(self, row: Claimed, now: datetime, reason: str, left: datetime) -> RowUpdate:
-        decision = retry_or_give_up(retry_policy(self.settings), row.attempts, now, reason)
-        return {
-            "b_id": row.id,
-            **decision,
-            "claim_token": None,
-            "lease_until": None,
-            "attempted_at": left,
-        }
+    def _give_up(
+        self,
+        session: Session,
+        token: str,
+        batch: list[Claimed],
+        reason: str,
+        left: datetime,
+        closes: bool,
+    ) -> None:
+        """The request is not to be repeated: its rows fail (an attempt each)."""
+        if closes:
+            claims.close(session, token)
+        results = [claims.Failed(r.id, r.attempts + 1, reason) for r in batch]
+        claims.record(session, token, results, attempted_at=left, now=self._now(session))
 
-    def _throttled_row(self, row: Claimed, now: datetime, left: datetime) -> RowUpdate:
-        return {
-            "b_id": row.id,
-            "status": "pending",
-            "attempted_at": left,
-            "attempts": row.attempts,
-            "not_before": next_try(
-                now,
-                row.attempts + 1,
-                self.settings.retry_base_seconds,
-                self.settings.retry_max_seconds,
-            ),
-            "error": "provider status THROTTLED",
-            "claim_token": None,
-            "lease_until": None,
-        }
+    def _retry(self, row: Claimed, now: datetime, reason: str) -> claims.Later | claims.Failed:
+        return retry_or_give_up(retry_policy(self.settings), row.id, row.attempts, now, reason)
+
+    def _throttled(self, row: Claimed, now: datetime) -> claims.Later:
+        # Like a 429 for one message: later, and not an attempt.
+        policy = self.settings
+        when = next_try(now, row.attempts + 1, policy.retry_base_seconds, policy.retry_max_seconds)
+        return claims.Later(row.id, row.attempts, when, "provider status THROTTLED")
 
     def _record(
         self,
@@ -486,40 +476,43 @@ class Dispatcher:
             claims.close(session, token)
         now = self._now(session)
         by_phone: dict[str, MessageResult] = {m.to: m for m in response.messages}
-        sent, failed, pause_reason = [], [], None
-        retry, missing = [], []
+        results: list[claims.Result] = []
+        pause_reason = None
+        missing = []
         for row in batch:
             result = by_phone.get(row.phone)
             if result is None:
                 missing.append(row.id)
                 continue
             v = verdict(result.status)
+            status = result.status[:STATUS_WIDTH]
             if v is Verdict.SENT:
-                sent.append(_sent_row(row, result, now, left))
+                results.append(
+                    claims.Sent(
+                        row.id,
+                        row.attempts + 1,
+                        result.message_id,
+                        status,
+                        result.message_parts,
+                        result.message_price,
+                        result.schedule,
+                    )
+                )
             elif v is Verdict.FAILED:
-                failed.append(_failed_row(row, result, left))
+                price = result.message_price or Decimal("0")
+                results.append(
+                    claims.Failed(row.id, row.attempts + 1, result.status[:500], status, price)
+                )
             elif v is Verdict.RETRY:
-                retry.append(self._retry_row(row, now, f"provider status {result.status}", left))
+                results.append(self._retry(row, now, f"provider status {result.status}"))
             elif v is Verdict.THROTTLED:
-                # Like a 429 for one message: later, and not an attempt.
-                retry.append(self._throttled_row(row, now, left))
+                results.append(self._throttled(row, now))
             else:
                 pause_reason = f"provider status {result.status}: sending paused"
-                retry.append(
-                    {
-                        "b_id": row.id,
-                        "status": "pending",
-                        "attempted_at": left,
-                        "attempts": row.attempts,
-                        "not_before": None,
-                        "error": pause_reason,
-                        "claim_token": None,
-                        "lease_until": None,
-                    }
-                )
-        claims.settle(session, sent, token=token)
-        claims.settle(session, failed, token=token)
-        claims.settle(session, retry, token=token)
+                results.append(claims.Later(row.id, row.attempts, None, pause_reason))
+        claims.record(session, token, results, attempted_at=left, now=now)
+        sent = [r for r in results if isinstance(r, claims.Sent)]
+        failed = [r for r in results if isinstance(r, claims.Failed)]
         if missing:
             # Claimed but absent from the answer: as ambiguous as a timeout.
             self._unknown(session, token, missing, "missing from the provider's answer", left)
@@ -576,7 +569,12 @@ class Dispatcher:
         up (a claim whose lease ran out becomes 'unknown' at the tick): the counts stay
         true, what was not sent is expired, and the run finishes."""
         self._settle_unknown(
-            session, run, defn, now, "expired", "not sent before the campaign's deadline"
+            session,
+            run,
+            defn,
+            now,
+            MessageStatus.EXPIRED,
+            "not sent before the campaign's deadline",
         )
         finished = finish_if_done(session, run.id)
         session.commit()
@@ -587,7 +585,7 @@ class Dispatcher:
     def _settle_cancelled(self, session: Session, run: Run) -> Outcome:
         defn = self._definition(session, run.campaign_id)
         self._settle_unknown(
-            session, run, defn, self._now(session), "cancelled", "campaign cancelled"
+            session, run, defn, self._now(session), MessageStatus.CANCELLED, "campaign cancelled"
         )
         session.commit()
         open_rows = session.scalar(
@@ -605,7 +603,7 @@ class Dispatcher:
         run: Run,
         defn: CampaignDefinition,
         now: datetime,
-        final: str,
+        final: Literal[MessageStatus.EXPIRED, MessageStatus.CANCELLED],
         error: str,
     ) -> None:
         """Look up the run's ripe 'unknown' rows; what was not sent (back to 'pending')
@@ -617,12 +615,7 @@ class Dispatcher:
                 session, history, run, defn.channel, self.settings, now=now
             ):
                 break
-        session.execute(
-            update(Message)
-            .where(Message.run_id == run.id, Message.status == "pending")
-            .values(status=final, error=error)
-            .execution_options(synchronize_session=False)
-        )
+        claims.finish_pending(session, run.id, final, error)
 
     def _touch(self, session: Session, run_id: int) -> None:
         session.execute(
@@ -661,50 +654,6 @@ class Dispatcher:
             assert campaign is not None
             self._definitions[campaign_id] = load_definition(campaign.definition)
         return self._definitions[campaign_id]
-
-
-def _sent_row(row: Claimed, result: MessageResult, now: datetime, left: datetime) -> RowUpdate:
-    return {
-        "b_id": row.id,
-        "status": "sent",
-        "attempted_at": left,
-        "attempts": row.attempts + 1,
-        "provider_message_id": result.message_id,
-        "provider_status": result.status[:STATUS_WIDTH],
-        "parts": result.message_parts,
-        "price": result.message_price,
-        "provider_schedule": result.schedule,
-        "sent_at": now,
-        "error": None,
-        "claim_token": None,
-        "lease_until": None,
-    }
-
-
-def _failed_row(row: Claimed, result: MessageResult, left: datetime) -> RowUpdate:
-    return {
-        "b_id": row.id,
-        "status": "failed",
-        "attempted_at": left,
-        "attempts": row.attempts + 1,
-        "provider_status": result.status[:STATUS_WIDTH],
-        "price": result.message_price or Decimal("0"),
-        "error": result.status[:500],
-        "claim_token": None,
-        "lease_until": None,
-    }
-
-
-def _given_up_row(row: Claimed, reason: str, left: datetime) -> RowUpdate:
-    return {
-        "b_id": row.id,
-        "status": "failed",
-        "attempted_at": left,
-        "attempts": row.attempts + 1,
-        "error": reason,
-        "claim_token": None,
-        "lease_until": None,
-    }
 
 
 def _notify_response(result: MessageResult) -> SendResponse:

@@ -6,9 +6,9 @@ Each message is one call (the model takes one recipient) with that recipient's r
 ambiguous failure is never resent (see ``workers.reconcile``).
 
 ``Dispatcher`` sends a notify batch call by call: each call takes its own turn of the rate
-limit, passes the fence on its own row, and its row is settled as soon as it returns; pause,
-cancel and the deadline are checked between calls, and rows never attempted go back to
-pending.
+limit, passes the fence again on the claim's row naming its own message (so lease recovery
+knows which one was in flight), and its row is settled as soon as it returns; pause, cancel
+and the deadline are checked between calls, and rows never attempted go back to pending.
 """
 
 from __future__ import annotations

@@ -21,13 +21,12 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from campaigns import claims
-from campaigns.claims import RowUpdate, Unknown
+from campaigns.claims import Failed, Later, LookAgain, Sent, Unknown
 from campaigns.clock import as_utc
-from campaigns.models import Message, MessageStatus, Run
+from campaigns.models import Run
 from clicksend.client import ClickSendClient
 from clicksend.errors import ClickSendError, HeldBackError, RateLimitedError
 from clicksend.models import HistoryItem
@@ -76,10 +75,11 @@ def settle_ripe(
         except ClickSendError as exc:
             log.warning("run %s: history look-up failed, will retry: %s", run.id, exc)
             later = now + timedelta(seconds=settings.reconcile_after_seconds)
-            _give_back(session, token, [r.id for r in rows], later)
+            claims.give_back_unknown(session, token, [r.id for r in rows], later)
+            session.commit()
             return 0
     settled = [_settled(r, found.get(r.phone), client is not None, settings, now) for r in rows]
-    claims.settle(session, settled, token=token, expect_status="unknown")
+    claims.record_lookups(session, token, settled, now=now)
     session.commit()
     log.info(
         "run %s: looked up %d unknown messages (%d found at the provider)",
@@ -92,64 +92,30 @@ def settle_ripe(
 
 def _settled(
     row: Unknown, item: HistoryItem | None, has_history: bool, settings: Settings, now: datetime
-) -> RowUpdate:
-    # Every row of one settle call sets the same columns, whichever way it went.
-    update: RowUpdate = {
-        "b_id": row.id,
-        "claim_token": None,
-        "provider_message_id": None,
-        "provider_status": None,
-        "parts": None,
-        "price": None,
-        "sent_at": None,
-    }
+) -> Sent | Failed | Later | LookAgain:
     if item is not None:
-        update.update(
-            {
-                "status": MessageStatus.SENT,
-                "provider_message_id": item.message_id,
-                "provider_status": item.status[:STATUS_WIDTH],
-                "parts": item.message_parts,
-                "price": item.message_price,
-                "sent_at": now,
-                "attempts": row.attempts + 1,
-                "lookups": 0,
-                "not_before": None,
-                "error": None,
-            }
+        return Sent(
+            row.id,
+            row.attempts + 1,
+            item.message_id,
+            item.status[:STATUS_WIDTH],
+            item.message_parts,
+            item.message_price,
         )
-        return update
     if has_history and row.lookups == 0:
         # Not found once: the provider may still be writing it. Look again before resending.
-        update.update(
-            {
-                "status": MessageStatus.UNKNOWN,
-                "attempts": row.attempts,
-                "lookups": 1,
-                "not_before": now + timedelta(seconds=settings.reconcile_after_seconds),
-                "error": "not found at the provider yet; looking again before any resend",
-            }
+        return LookAgain(
+            row.id,
+            row.attempts,
+            now + timedelta(seconds=settings.reconcile_after_seconds),
+            "not found at the provider yet; looking again before any resend",
         )
-        return update
     if has_history:
         reason = "not accepted by the provider (confirmed by two look-ups)"
     else:
         reason = "outcome unknown and the provider keeps no history: not resent"
-    update.update(
-        retry_or_give_up(retry_policy(settings), row.attempts, now, reason, can_retry=has_history)
-    )
-    update["lookups"] = 0
-    return update
-
-
-def _give_back(session: Session, token: str, ids: list[int], when: datetime) -> None:
-    session.execute(
-        update(Message)
-        .where(Message.id.in_(ids), Message.claim_token == token, Message.status == "unknown")
-        .values(claim_token=None, not_before=when)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    policy = retry_policy(settings)
+    return retry_or_give_up(policy, row.id, row.attempts, now, reason, can_retry=has_history)
 
 
 def _look_up(
