@@ -13,6 +13,7 @@ run and the medians.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def one_run(path: Path, rows: int, bad: int) -> dict[str, float]:
         "share": copy_s / import_s,
         "main_mb": main_peak / 2**20,
         "worker_mb": other / 2**20,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -103,7 +105,11 @@ def main() -> None:
         path = Path(tmp) / "contacts.csv"
         bad = write_csv(path, args.rows)
         print(f"{args.rows:,} rows, {bad:,} invalid, {path.stat().st_size / 2**20:.0f} MB")
-        print("| run | import s | rows/s | raw COPY s | COPY rows/s | import / COPY | peak RSS MB")
+        print(f"load average at start {os.getloadavg()[0]:.2f}")
+        print(
+            "| run | import s | rows/s | raw COPY s | COPY rows/s | import / COPY"
+            " | peak RSS MB | load (1 min) |"
+        )
         results = []
         for run in range(1, args.runs + 1):
             r = one_run(path, args.rows, bad)
@@ -111,14 +117,14 @@ def main() -> None:
             print(
                 f"| {run} | {r['import_s']:.1f} | {r['rows_per_s']:,.0f} | {r['copy_s']:.2f}"
                 f" | {r['copy_rows_per_s']:,.0f} | {r['share']:.0%}"
-                f" | {r['main_mb']:.0f} (workers {r['worker_mb']:.0f}) |",
+                f" | {r['main_mb']:.0f} (workers {r['worker_mb']:.0f}) | {r['load']:.2f} |",
                 flush=True,
             )
         med = {k: statistics.median(r[k] for r in results) for k in results[0]}
         print(
             f"| median | {med['import_s']:.1f} | {med['rows_per_s']:,.0f} | {med['copy_s']:.2f}"
             f" | {med['copy_rows_per_s']:,.0f} | {med['share']:.0%}"
-            f" | {med['main_mb']:.0f} (workers {med['worker_mb']:.0f}) |"
+            f" | {med['main_mb']:.0f} (workers {med['worker_mb']:.0f}) | {med['load']:.2f} |"
         )
 
 
