@@ -1,6 +1,10 @@
 """Where a worker's CPU goes per batch: the dispatch path profiled in one process.
 
     flock /tmp/bench.lock .venv/bin/python bench/profile_dispatch.py --recipients 30000
+    flock /tmp/bench.lock .venv/bin/python bench/profile_dispatch.py --py-spy .venv/bin/py-spy
+
+With ``--py-spy`` (``pip install py-spy``; not a project dependency) the process is sampled
+instead of traced, so the figures carry no profiler overhead.
 
 A fresh PostgreSQL database, the sandbox provider in a process of its own, one run
 expanded up front; then this process calls ``Dispatcher.dispatch_once`` (the body of the
@@ -43,7 +47,7 @@ from workers import context, runner
 PARTS = {
     "claim": ("claims.py", "claim_batch"),
     "fence": ("claims.py", "fence"),
-    "settle": ("claims.py", "settle"),
+    "settle": ("claims.py", "record"),
     "http request (client)": ("http.py", "request"),
     "build messages": ("outgoing.py", "build_messages"),
     "prepare messages": ("endpoints.py", "prepare_messages"),

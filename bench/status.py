@@ -103,12 +103,10 @@ def _explain(db_url: str, statements: list[tuple[str, Any]]) -> list[str]:
 
 def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
     """EXPLAIN ANALYZE of the statements ``campaigns.claims`` runs to claim a batch of
-    1000 and to settle it as sent (the dispatcher's rows), captured from the code itself
+    1000 and to record it as sent (``claims.record``), captured from the code itself
     and each rolled back, at the run's full size."""
     from campaigns import claims
     from campaigns.clock import db_now
-    from clicksend.models import MessageResult
-    from workers.dispatch import _sent_row
 
     def claim(session: Session) -> object:
         now = db_now(session)
@@ -128,18 +126,11 @@ def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
 
     def settle(session: Session) -> None:
         now = db_now(session)
-        rows = [
-            _sent_row(
-                row,
-                MessageResult(
-                    row.phone, "SUCCESS", f"p{row.id}", None, 1, Decimal("0.0825"), None, {}
-                ),
-                now,
-                now,
-            )
+        results = [
+            claims.Sent(row.id, row.attempts + 1, f"p{row.id}", "SUCCESS", 1, Decimal("0.0825"))
             for row in batch
         ]
-        claims.settle(session, rows, token="plan")
+        claims.record(session, "plan", results, attempted_at=now, now=now)
 
     plans["settle (the claimed batch of 1000, as sent)"] = _explain(
         db_url, _captured(db_url, settle)
