@@ -4,10 +4,11 @@ core, written with COPY.
 The file is cut into blocks of lines (one line is one row). Worker processes check a
 block's rows with the same rules as ``campaigns.contacts_import`` (``cells_of``,
 ``record_problem``, ``check_contact``) and hand back the block already written as COPY
-text. The importing process only streams those blocks to
-PostgreSQL, in file order, and drops numbers an earlier block already had (the first row
-of a number wins), so what ends up in the list and in the report is what the one-process
-import gives, row numbers included.
+text. The importing process takes those blocks in file order and drops numbers an
+earlier block already had (the first row of a number wins), so what ends up in the list
+and in the report is what the one-process import gives, row numbers included; two threads
+with a connection each then COPY the blocks, so that PostgreSQL's share of the work (the
+indexes and the list's foreign key, most of an import's CPU time) runs on two cores.
 
 A list that was empty when the import began gets the rows COPYed straight into
 ``contacts``; otherwise (or if another import fills the list meanwhile, which COPY

@@ -4,7 +4,8 @@ The file is streamed and written in chunks of a few thousand rows with one
 ``INSERT ... ON CONFLICT (list_id, phone) DO UPDATE`` each (an executemany on SQLite; on
 PostgreSQL the rows are COPYed into a staging table first), committed per chunk, so a
 million-row file never sits in memory and never holds one long write transaction.
-Checking the numbers (phonenumbers) is most of the CPU time.
+On PostgreSQL a large file is checked on every core and COPYed in blocks
+(``campaigns.contacts_blocks``).
 
 Rules (the public contract, see docs/definitions.md):
 
@@ -85,8 +86,8 @@ Checked = tuple[str | None, str | None, str, str]
 
 
 def check_contact(region: str, phone: str, zone: str) -> Checked:
-    """Validate a row's number and optional zone. This is most of an import's CPU time
-    (phonenumbers' parsing and validation, ~50 us a number)."""
+    """Validate a row's number and optional zone (``campaigns.phones.normalise``: about
+    1 us for a number in E.164, ~50 us for one phonenumbers has to parse)."""
     try:
         e164 = normalise(phone, region)
     except InvalidPhone as exc:
