@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select, text, update
@@ -64,6 +65,9 @@ class ExpandReport:
     suppressed: int = 0
     failed: int = 0
     skipped: int = 0
+    # Stopped after a chunk because its turn was over (``turn_seconds``); the run is still
+    # expanding and the next expansion takes up from the last contact written.
+    yielded: bool = False
 
 
 def _render_message(
@@ -116,6 +120,7 @@ def expand_run(
     chunk_size: int | None = None,
     progress: Callable[[int], None] | None = None,
     owner: str | None = None,
+    turn_seconds: float | None = None,
 ) -> ExpandReport:
     """Write the run's message rows and move it to 'sending'. Commits per chunk
     (``chunk_size`` contacts; by default 5,000, or 20,000 when the database renders, a
@@ -123,7 +128,11 @@ def expand_run(
 
     ``owner``: the run's expansion lease, taken by the caller (``campaigns.expansion_lease``);
     without it the expansion takes the lease itself, and does nothing while another
-    expansion holds it."""
+    expansion holds it.
+
+    ``turn_seconds``: stop after the first chunk written past this long (``yielded``), so
+    a worker's only slot goes to the dispatch turns queued meanwhile; the caller enqueues
+    the rest of the expansion after them."""
     if owner is None:
         with expansion_lease.expansion_lease(session, run_id) as taken:
             if taken is None:
@@ -136,6 +145,7 @@ def expand_run(
                 chunk_size=chunk_size,
                 progress=progress,
                 owner=taken,
+                turn_seconds=turn_seconds,
             )
     run = session.get(Run, run_id)
     if run is None:
@@ -206,13 +216,24 @@ def expand_run(
         writer.write(_message_rows(rows, render, defaults, planner, occurrence))
         return rows[-1][0] if keep(session, len(rows)) else -1
 
+    turn_ends = None if turn_seconds is None else time.monotonic() + turn_seconds
+
+    def turn_over() -> bool:
+        return turn_ends is not None and time.monotonic() >= turn_ends
+
     if in_sql is None:
         while (last := python_chunk(last_id)) > 0:
             last_id = last
+            if turn_over():
+                report.yielded = True
+                return report
         if last < 0:
             return report
-    elif not _in_sql(session, in_sql, writer, last_id, keep, python_chunk):
-        return report
+    else:
+        ended = _in_sql(session, in_sql, writer, last_id, keep, python_chunk, turn_over)
+        if ended != "done":
+            report.yielded = ended == "yielded"
+            return report
 
     expansion_lease.renew(session, run_id, owner, expansion_lease.STEP_SECONDS)
     session.commit()
@@ -251,9 +272,11 @@ def _in_sql(
     last_id: int,
     keep: Callable[[Session, int], bool],
     python_chunk: Callable[[int], int],
-) -> bool:
+    turn_over: Callable[[], bool],
+) -> Literal["done", "stopped", "yielded"]:
     """Write the audience after ``last_id`` in chunks the database renders (a chunk
-    that needs Python goes by ``python_chunk``); False if the run stopped wanting them.
+    that needs Python goes by ``python_chunk``): "done", "stopped" if the run stopped
+    wanting them, "yielded" after the chunk that ended the expansion's turn.
 
     PostgreSQL writes the next chunk on a second connection while the one before finishes
     (both cores at work: the backend's insert is the cost, not Python's); chunks still
@@ -277,8 +300,15 @@ def _in_sql(
                 done, inflight = inflight, None
                 done[0].result()
                 if not keep(done[1], done[2]):
-                    return False
+                    return "stopped"
                 committed += 1
+            if committed and turn_over():
+                if inflight is not None:
+                    done, inflight = inflight, None
+                    done[0].result()
+                    if not keep(done[1], done[2]):
+                        return "stopped"
+                return "yielded"
             count, last, odd = chunks.bounds(here, last_id)
             job = None
             if count and not odd:
@@ -298,16 +328,16 @@ def _in_sql(
                     if job is not None:
                         job[0].result()
                         job[1].rollback()
-                    return False
+                    return "stopped"
                 committed += 1
             if job is not None:
                 inflight = job
                 continue
             if not count:
-                return True
+                return "done"
             last = python_chunk(last_id)  # nothing in flight: a chunk row by row
             if last < 0:
-                return False
+                return "stopped"
             last_id = last
             committed += 1
     finally:

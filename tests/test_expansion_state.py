@@ -192,3 +192,61 @@ def _pause(url: str, campaign_id: int):  # type: ignore[no-untyped-def]
             raise ExpansionDied
 
     return progress
+
+
+def test_an_expansion_whose_turn_is_over_stops_after_a_chunk_and_the_next_goes_on(
+    db_url: str,
+) -> None:
+    """A worker with one slot: an expansion that has had its turn stops after the chunk it
+    wrote (the run stays expanding, the rows written are sendable), so a queued dispatch
+    turn may run; the next expansion takes up from there and finishes the run."""
+    from sqlalchemy import func, select
+
+    from campaigns.models import Message
+
+    seed_list(db_url, "a", us_numbers(10))
+    _, run_id = seed_campaign(db_url, ["a"])
+    with session_scope(db_url) as session:
+        first = expand_run(session, run_id, chunk_size=4, turn_seconds=0)
+        written = session.scalar(select(func.count()).where(Message.run_id == run_id))
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "expanding" and run.expanded_at is None
+    assert first.yielded and written == 4
+    with session_scope(db_url) as session:
+        rest = expand_run(session, run_id, chunk_size=4)
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "sending"
+    assert not rest.yielded and rest.messages == 10 and rest.duplicates_removed == 0
+
+
+def test_a_turn_that_ends_promises_the_run_to_the_next_turn(db_url: str) -> None:
+    """The worker's expansion ends its first turn after its first chunk and leaves the run
+    promised to the next turn, as a kick does: the tick hands it to no other expansion
+    meanwhile, and the next turn takes it up and finishes it."""
+    from clicksend.client import ClickSendClient
+    from workers import runner
+
+    seed_list(db_url, "a", us_numbers(10))
+    _, run_id = seed_campaign(db_url, ["a"])
+    settings = Settings(database_url=db_url)
+    # Local lists and a body: no ClickSend request is made.
+    client = ClickSendClient("http://127.0.0.1:9", "u", "k", timeout=1)
+    kicked: list[int] = []
+    with session_scope(db_url) as session:
+        first = runner.expand(
+            session,
+            run_id,
+            settings,
+            client,
+            on_first_chunk=lambda: kicked.append(1),
+            turn_seconds=0,
+        )
+    assert first.yielded and kicked == [1]
+    assert tick(settings).to_expand == []  # promised to the next turn
+    with session_scope(db_url) as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "expanding" and run.expansion_owner is None
+        rest = runner.expand(session, run_id, settings, client, turn_seconds=60)
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "sending"
+    assert not rest.yielded and rest.messages == 10

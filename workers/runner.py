@@ -25,14 +25,27 @@ def expand(
     settings: Settings,
     client: ClickSendClient,
     on_first_chunk: Callable[[], None] | None = None,
+    turn_seconds: float | None = None,
 ) -> ExpandReport:
     """Expand a run; ``on_first_chunk`` fires once the first rows are written, so
     sending can begin while the rest of the audience is expanded. ``client`` (under the
-    account's rate limit) reads ClickSend lists and templates the run needs."""
+    account's rate limit) reads ClickSend lists and templates the run needs.
+
+    ``turn_seconds``: end this expansion after the chunk written past this long
+    (``ExpandReport.yielded``), for the caller to enqueue the rest behind the dispatch
+    turns waiting for the slot. Only for an audience of local lists and a body in the
+    definition: a later turn then repeats no ClickSend sync or template fetch."""
     with expansion_lease.expansion_lease(session, run_id) as owner:
         if owner is None:  # another expansion is at work on the run
             return ExpandReport(run_id=run_id)
-        return _expand(session, run_id, owner, settings, client, on_first_chunk)
+        report = _expand(session, run_id, owner, settings, client, on_first_chunk, turn_seconds)
+    if report.yielded:
+        # The next turn is promised the lease, as a kick does, so the tick does not hand
+        # the run to another expansion meanwhile; if one was promised it already, that
+        # one goes on instead.
+        report.yielded = expansion_lease.kick(session, run_id)
+        session.commit()
+    return report
 
 
 def _expand(
@@ -42,6 +55,7 @@ def _expand(
     settings: Settings,
     client: ClickSendClient,
     on_first_chunk: Callable[[], None] | None,
+    turn_seconds: float | None,
 ) -> ExpandReport:
     run = session.get(Run, run_id)
     if run is None:
@@ -59,6 +73,8 @@ def _expand(
         assert template_id is not None
         template = client.sms_template(template_id)
         template_body = template.body
+    if defn.audience.clicksend_lists or template_body is not None:
+        turn_seconds = None  # one turn: each would sync and fetch again
     expansion_lease.renew(session, run_id, owner, expansion_lease.STEP_SECONDS)
     session.commit()
     fired = False
@@ -77,6 +93,7 @@ def _expand(
         planner=planner,
         progress=progress,
         owner=owner,
+        turn_seconds=turn_seconds,
     )
 
 

@@ -19,6 +19,8 @@ from workers.app import app
 log = logging.getLogger(__name__)
 
 MAX_COUNTDOWN = 30.0
+# How long an expansion writes before it lets the tasks queued meanwhile have the slot.
+EXPANSION_TURN_SECONDS = 10.0
 
 
 @app.task(name="clarion.dispatch_run", ignore_result=True)
@@ -36,12 +38,25 @@ def dispatch_run(run_id: int) -> str:
 
 
 @app.task(name="clarion.expand_run", ignore_result=True)
-def expand_run(run_id: int) -> None:
+def expand_run(run_id: int, turn: int = 0) -> None:
+    """Expand a run in turns, each enqueued behind the tasks queued meanwhile: a worker
+    with one slot sends the rows written while the rest of the audience is expanded,
+    rather than after all of it. The first turn ends after its first chunk (the dispatch
+    chains it kicks go next), later ones after ``EXPANSION_TURN_SECONDS``."""
     ctx = context.current()
     with ctx.session() as session:
-        runner.expand(
-            session, run_id, ctx.settings, ctx.lookups, on_first_chunk=lambda: kick(run_id)
+        report = runner.expand(
+            session,
+            run_id,
+            ctx.settings,
+            ctx.lookups,
+            # Later turns kick nothing: the chains started by the first wait for rows.
+            on_first_chunk=(lambda: kick(run_id)) if turn == 0 else None,
+            turn_seconds=EXPANSION_TURN_SECONDS if turn else 0.0,
         )
+    if report.yielded:
+        expand_run.delay(run_id, turn + 1)
+        return
     kick(run_id)
 
 
