@@ -332,8 +332,9 @@ def _cpu(worker_pids: list[int], sandbox_pid: int) -> dict[str, float]:
 def _expanded(
     db_url: str, campaign_id: int, t0: float, args: argparse.Namespace
 ) -> dict[str, object]:
-    """Seconds from `campaign start` until the run's expansion finished, and how many
-    messages were sent meanwhile."""
+    """Seconds from `campaign start` (and from the worker's start of the expansion) until
+    the run's expansion finished, how many messages were sent meanwhile and when the
+    first was."""
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         with session_scope(db_url) as session:
@@ -347,6 +348,8 @@ def _expanded(
                     )
                 ).one()
                 seconds = run.expanded_at.timestamp() - t0
+                began = run.started_at
+                assert began is not None
                 return {
                     "recipients": args.recipients,
                     "workers": args.workers,
@@ -356,6 +359,13 @@ def _expanded(
                     "recipients_per_s_expanded": round(args.recipients / seconds),
                     "sent_while_expanding": sent,
                     "first_send_seconds": round(first.timestamp() - t0, 2) if first else None,
+                    # From the worker's start of the expansion (the start's checks before it).
+                    "expansion_seconds_in_worker": round(
+                        (run.expanded_at - began).total_seconds(), 2
+                    ),
+                    "first_send_seconds_from_expansion_start": (
+                        round((first - began).total_seconds(), 2) if first else None
+                    ),
                 }
         time.sleep(0.2)
     raise TimeoutError("the run was not expanded in time")
