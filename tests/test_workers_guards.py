@@ -196,6 +196,29 @@ def test_canary_counts_failed_receipts(sqlite_url: str) -> None:
     assert limiter.granted == [4]
 
 
+def test_canary_counts_a_slice_claimed_by_another_worker(sqlite_url: str) -> None:
+    """Another worker has claimed part of the slice and not sent it yet: this one claims
+    only the rest, so the slice is not claimed twice over."""
+    from campaigns import claims
+
+    _, run_id, _ = _setup(sqlite_url, 40, canary={"first": 10, "wait": "10m"})
+    clock = Clock()
+    dispatcher, _, limiter = _dispatcher(sqlite_url, clock)
+    with session_scope(sqlite_url) as session:
+        lease = clock.now + timedelta(minutes=2)
+        assert (
+            len(
+                claims.claim_batch(
+                    session, run_id, 6, token="other", lease_until=lease, now=clock.now
+                )
+            )
+            == 6
+        )
+    assert dispatcher.dispatch_once(run_id).action == "again"
+    assert limiter.granted == [4]
+    assert status_counts(sqlite_url, run_id) == {"claimed": 6, "sent": 4, "pending": 30}
+
+
 # -- frequency cap ----------------------------------------------------------------------
 
 
