@@ -197,11 +197,20 @@ def fence(
     """
     need = timedelta(seconds=need_seconds)
     instant: Any
-    if now is None and session.get_bind().dialect.name == "postgresql":
+    if now is not None:
+        instant = now
+    elif session.get_bind().dialect.name == "postgresql":
         instant = func.clock_timestamp()
     else:
-        # SQLite is in-process: one reading of its clock is the statement's instant.
-        instant = now or db_now(session)
+        # SQLite has one writer: a write that changes nothing takes the lock first, so the
+        # clock is read once this fence may write, not before a wait for another writer.
+        session.execute(
+            update(Claim)
+            .where(Claim.token == token)
+            .values(token=Claim.token)
+            .execution_options(synchronize_session=False)
+        )
+        instant = db_now(session)
     left = session.execute(
         update(Claim)
         .where(Claim.token == token, Claim.lease_until >= instant + need)

@@ -254,6 +254,13 @@ class Dispatcher:
             defn = self._definition(session, run.campaign_id)
             return self._expire(session, run, defn, self._now(session))
         need = self.settings.http_timeout_seconds + FENCE_MARGIN_SECONDS
+        # This chain promises to be back by the end of the request (see scheduler.tick).
+        # Committed before the fence, so nothing waits between the fence's check and its
+        # commit: this write of the run's row can wait on another chain recording its
+        # batch, and after the fence the request would then leave with less lease left
+        # than was checked.
+        self._expect_back(session, run.id, need)
+        session.commit()
         left = claims.fence(
             session,
             token,
@@ -272,8 +279,6 @@ class Dispatcher:
                 len(batch),
             )
             return Outcome("again")
-        # This chain promises to be back by the end of the request (see scheduler.tick).
-        self._expect_back(session, run.id, need)
         session.commit()
         return left
 
