@@ -76,11 +76,14 @@ def tick(
         result.to_dispatch = _claim_kicks(
             session, now, ("sending",), due_work=due, campaign_id=campaign_id
         )
-        # A cancelled run sends nothing more, but its unknown rows are still looked up so
-        # that its counts are true.
-        unknown = exists().where(Message.run_id == Run.id, Message.status == "unknown")
+        # A cancelled run sends nothing more, but its unknown rows are still looked up and
+        # rows given back to pending after the cancel (a dead worker's claim whose request
+        # never left) are marked cancelled, so that its counts are true.
+        unsettled = exists().where(
+            Message.run_id == Run.id, Message.status.in_(("unknown", "pending"))
+        )
         result.to_dispatch += _claim_kicks(
-            session, now, ("cancelled",), due_work=unknown, campaign_id=campaign_id
+            session, now, ("cancelled",), due_work=unsettled, campaign_id=campaign_id
         )
         _finish_idle_runs(session, now, campaign_id=campaign_id)
     return result

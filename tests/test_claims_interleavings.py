@@ -234,3 +234,37 @@ def test_two_lease_recoveries_at_once_recover_a_claim_once(pg_url: str) -> None:
         "unknown",
         "unknown",
     ]
+
+
+def test_a_cancelled_runs_claim_recovered_before_its_request_ends_cancelled(db_url: str) -> None:
+    """A worker claimed rows and died before its request; the campaign is cancelled (its
+    pending rows become cancelled, the claimed ones are left to their claim). When the
+    lease ends, recovery gives them back to pending: the cancelled run must still get a
+    chain that marks them cancelled, or they stay pending for ever."""
+    from campaigns.runs import cancel_campaign
+    from scheduler.tick import tick
+
+    seed_list(db_url, "customers", us_numbers(3))
+    campaign_id, run_id = seed_campaign(db_url, ["customers"])
+    with session_scope(db_url) as session:
+        expand_run(session, run_id)
+    with session_scope(db_url) as session:
+        now = db_now(session)
+        claims.claim_batch(
+            session, run_id, 2, token="died", lease_until=now + timedelta(seconds=30), now=now
+        )
+    with session_scope(db_url) as session:
+        assert cancel_campaign(session, campaign_id) == [run_id]
+    settings = Settings(database_url=db_url)  # type: ignore[call-arg]
+    later = now + timedelta(seconds=31)
+    result = tick(settings, now=later)
+    assert result.leases_recovered == 2
+    assert result.to_dispatch == [run_id]
+    # The chain sends nothing (the run is cancelled); it only settles the rows.
+    dispatcher = Dispatcher(
+        settings=settings,
+        client=ClickSendClient("http://127.0.0.1:9", "nobody", "no-key", timeout=1),
+        limiter=LocalRateLimiter(account="c", requests_per_second=0, messages_per_second=0),
+    )
+    assert dispatcher.dispatch_once(run_id).action == "done"
+    assert {s for s, _ in _states(db_url, run_id).values()} == {"cancelled"}
