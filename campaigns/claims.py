@@ -35,6 +35,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -671,36 +672,51 @@ def _expire_orphans(session: Session, now: datetime, grace: timedelta) -> int:
     """Claimed rows with no claim row (claimed before claims had rows) whose lease ran
     out: whether their request left is not known, so they are looked up before any
     resend."""
-    # Run by run, so the (run_id, status, id) index finds the claimed rows; a predicate on
-    # status alone would scan the whole table on every tick.
-    active = select(Run.id).where(Run.status.in_(("expanding", "sending", "paused", "cancelled")))
-    recovered = 0
-    for run_id in session.scalars(active).all():
-        orphaned = (
-            Message.run_id == run_id,
-            Message.status == MessageStatus.CLAIMED,
-            Message.lease_until < now,
-            ~exists().where(Claim.token == Message.claim_token),
+    # One statement, run by run: the (run_id, status, id) index finds each run's claimed
+    # rows (a predicate on status alone scans the whole table), and a statement per run
+    # made every tick cost a round trip per cancelled run ever kept.
+    orphaned = (
+        Message.status == MessageStatus.CLAIMED,
+        Message.lease_until < now,
+        ~exists().where(Claim.token == Message.claim_token),
+    )
+    runs = Run.status.in_(("expanding", "sending", "paused", "cancelled"))
+    if session.get_bind().dialect.name == "postgresql":
+        # LATERAL keeps PostgreSQL on the index per run; a plain join let it scan messages.
+        leases = (
+            select(Message.lease_until)
+            .where(Message.run_id == Run.id, *orphaned)
+            .distinct()
+            .lateral()
         )
+        query = select(Run.id, leases.c.lease_until).join(leases, true()).where(runs)
+    else:
+        query = (
+            select(Message.run_id, Message.lease_until)
+            .join(Run, Run.id == Message.run_id)
+            .where(runs, *orphaned)
+            .distinct()
+        )
+    found = session.execute(query).all()
+    recovered = 0
+    for run_id, lease_end in found:
+        if lease_end is None:
+            continue  # a claim always has a lease; nothing expired without one
         # The grace period counts from each lease's end, as for a claim with its row.
-        leases = session.scalars(select(Message.lease_until).where(*orphaned).distinct()).all()
-        for lease_end in leases:
-            if lease_end is None:
-                continue  # a claim always has a lease; nothing expired without one
-            recovered += _count(
-                session.execute(
-                    update(Message)
-                    .where(*orphaned, Message.lease_until == lease_end)
-                    .values(
-                        status=MessageStatus.UNKNOWN,
-                        claim_token=None,
-                        lease_until=None,
-                        lookups=0,
-                        not_before=lease_end + grace,
-                    )
-                    .execution_options(synchronize_session=False)
+        recovered += _count(
+            session.execute(
+                update(Message)
+                .where(Message.run_id == run_id, *orphaned, Message.lease_until == lease_end)
+                .values(
+                    status=MessageStatus.UNKNOWN,
+                    claim_token=None,
+                    lease_until=None,
+                    lookups=0,
+                    not_before=lease_end + grace,
                 )
+                .execution_options(synchronize_session=False)
             )
+        )
     return recovered
 
 

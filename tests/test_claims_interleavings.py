@@ -268,3 +268,132 @@ def test_a_cancelled_runs_claim_recovered_before_its_request_ends_cancelled(db_u
     )
     assert dispatcher.dispatch_once(run_id).action == "done"
     assert {s for s, _ in _states(db_url, run_id).values()} == {"cancelled"}
+
+
+def test_a_chunk_committing_while_the_deadline_ends_its_expansion_is_expired_with_the_rest(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tick ends the expansion of a run past its deadline while a chunk is between
+    its check of the run and its commit: the tick waits for the chunk (the chunk's check
+    holds the run's row), the chunk's rows are expired with the others, and nothing is
+    written after the run was marked expanded."""
+    from campaigns import expand
+    from campaigns.runs import create_campaign
+    from campaigns.stats import status_counts
+    from scheduler.tick import tick
+    from tests.seed import definition
+
+    seed_list(pg_url, "customers", us_numbers(12))
+    schedule = {"cron": "0 * * * *", "expires_after": "1h"}
+    with session_scope(pg_url) as session:
+        campaign = create_campaign(session, definition(["customers"], schedule=schedule))
+        campaign.status = "active"
+        campaign.started_at = db_now(session) - timedelta(hours=2)
+    settings = Settings(database_url=pg_url)  # type: ignore[call-arg]
+    [run_id] = tick(settings).to_expand
+    with session_scope(pg_url) as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(expires_at=db_now(session) - timedelta(seconds=1))
+        )
+
+    checked = threading.Event()
+    go_on = threading.Event()
+    calls = 0
+    real_still_wanted = expand._still_wanted
+
+    def still_wanted(session: Any, run: int, owner: str) -> bool:
+        nonlocal calls
+        wanted = real_still_wanted(session, run, owner)
+        calls += 1
+        if calls == 2:  # the second chunk, checked and not yet committed
+            checked.set()
+            go_on.wait(30)
+        return wanted
+
+    monkeypatch.setattr(expand, "_still_wanted", still_wanted)
+
+    def expansion() -> None:
+        with session_scope(pg_url) as session:
+            expand_run(session, run_id, chunk_size=4)
+
+    expanding = threading.Thread(target=expansion)
+    expanding.start()
+    ticking = threading.Thread(target=lambda: tick(settings))
+    try:
+        assert checked.wait(30)
+        ticking.start()
+        _until(lambda: _waiting_on_a_lock(pg_url, "UPDATE runs"), "the tick to wait on the run")
+    finally:
+        go_on.set()
+        expanding.join(30)
+        if ticking.ident is not None:
+            ticking.join(30)
+    with session_scope(pg_url) as session:
+        run = session.get(Run, run_id)
+        assert run is not None and run.status == "sending" and run.expanded_at is not None
+        assert status_counts(session, run_id) == {"pending": 8}
+    # The chain finishes the run: every row written, the late chunk's too, is expired.
+    dispatcher = Dispatcher(
+        settings=settings,
+        client=ClickSendClient("http://127.0.0.1:9", "nobody", "no-key", timeout=1),
+        limiter=LocalRateLimiter(account="e", requests_per_second=0, messages_per_second=0),
+    )
+    assert dispatcher.dispatch_once(run_id).action == "done"
+    with session_scope(pg_url) as session:
+        assert session.scalar(select(Run.status).where(Run.id == run_id)) == "completed"
+        assert status_counts(session, run_id) == {"expired": 8}
+
+
+def test_lease_recovery_costs_the_same_whatever_the_number_of_cancelled_runs(
+    db_url: str,
+) -> None:
+    """Every tick recovers leases; cancelled runs (looked at for rows claimed before the
+    claims table) pile up for ever, so the statements a recovery sends must not grow with
+    them. Rows claimed with no claim row are still found in each of them."""
+    from sqlalchemy import event
+
+    from campaigns.db import get_engine
+    from campaigns.runs import cancel_campaign
+
+    def recovery_statements(cancelled: int) -> tuple[int, int]:
+        for i in range(cancelled):
+            seed_list(db_url, f"l{cancelled}-{i}", us_numbers(1, start=1000 * cancelled + i))
+            campaign_id, run_id = seed_campaign(db_url, [f"l{cancelled}-{i}"])
+            with session_scope(db_url) as session:
+                expand_run(session, run_id)
+                # Claimed before claims had rows, then cancelled: left to lease recovery.
+                session.execute(
+                    update(Message)
+                    .where(Message.run_id == run_id)
+                    .values(
+                        status="claimed", claim_token=f"old-{run_id}", lease_until=db_now(session)
+                    )
+                )
+                cancel_campaign(session, campaign_id)
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(args[2])
+
+        engine = get_engine(db_url)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            with session_scope(db_url) as session:
+                recovered = claims.expire_leases(
+                    session, db_now(session) + timedelta(seconds=1), grace_seconds=10
+                )
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements), recovered
+
+    few, recovered_few = recovery_statements(1)
+    many, recovered_many = recovery_statements(20)
+    assert (recovered_few, recovered_many) == (1, 20)
+    # One look-up statement plus one update per dead lease, not a statement per run.
+    quiet, _ = recovery_statements(0)
+    with session_scope(db_url) as session:
+        cancelled = session.scalar(select(func.count()).where(Run.status == "cancelled"))
+    assert cancelled == 21
+    assert many - recovered_many == few - recovered_few == quiet
