@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from campaigns import claims
-from campaigns.clock import db_now
+from campaigns.clock import as_utc, db_now
 from campaigns.db import session_factory, session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Claim, Message, Run
@@ -95,7 +95,7 @@ def test_a_fence_whose_commit_waits_on_the_runs_row_sends_nothing_after_its_leas
     its batch, the tick) past the claim's lease, the request must not leave: the lease
     was checked for the whole request, and recovery sorts the rows by it."""
     run_id = _expanded_run(pg_url, 5)
-    settings = Settings(database_url=pg_url, batch_size=5, lease_seconds=4, http_timeout_seconds=1)  # type: ignore[call-arg]
+    settings = Settings(database_url=pg_url, batch_size=5, lease_seconds=4, http_timeout_seconds=1)
     worker = Dispatcher(
         settings=settings,
         client=ClickSendClient(sandbox.base_url, "sandbox", "interleave-key", timeout=1),
@@ -255,7 +255,7 @@ def test_a_cancelled_runs_claim_recovered_before_its_request_ends_cancelled(db_u
         )
     with session_scope(db_url) as session:
         assert cancel_campaign(session, campaign_id) == [run_id]
-    settings = Settings(database_url=db_url)  # type: ignore[call-arg]
+    settings = Settings(database_url=db_url)
     later = now + timedelta(seconds=31)
     result = tick(settings, now=later)
     assert result.leases_recovered == 2
@@ -289,7 +289,7 @@ def test_a_chunk_committing_while_the_deadline_ends_its_expansion_is_expired_wit
         campaign = create_campaign(session, definition(["customers"], schedule=schedule))
         campaign.status = "active"
         campaign.started_at = db_now(session) - timedelta(hours=2)
-    settings = Settings(database_url=pg_url)  # type: ignore[call-arg]
+    settings = Settings(database_url=pg_url)
     [run_id] = tick(settings).to_expand
     with session_scope(pg_url) as session:
         session.execute(
@@ -397,3 +397,48 @@ def test_lease_recovery_costs_the_same_whatever_the_number_of_cancelled_runs(
         cancelled = session.scalar(select(func.count()).where(Run.status == "cancelled"))
     assert cancelled == 21
     assert many - recovered_many == few - recovered_few == quiet
+
+
+def test_rows_moved_out_of_a_claim_before_its_fence_are_left_alone_by_its_recovery(
+    db_url: str,
+) -> None:
+    """Right before the request, one row of the claim is suppressed (an opt-out arrived)
+    and one deferred (a send window, the frequency cap); the fence then covers the rest,
+    and the worker dies during the request. Recovery makes only the row that left
+    'unknown': the suppressed row stays suppressed, the deferred one keeps its time."""
+    from campaigns.models import Suppression
+
+    run_id = _expanded_run(db_url, 3)
+    with session_scope(db_url) as session:
+        now = db_now(session)
+        opted_out, later, leaving = claims.claim_batch(
+            session, run_id, 3, token="moved", lease_until=now + timedelta(seconds=30), now=now
+        )
+    with session_scope(db_url) as session:
+        session.add(Suppression(phone=opted_out.phone, reason="STOP"))
+        session.flush()
+        batch = claims.drop_suppressed(session, [opted_out, later, leaving], token="moved")
+        assert batch == [later, leaving]
+        until = now + timedelta(hours=1)
+        claims.defer(session, "moved", [claims.Hold(later.id, until, "send window")])
+    with session_scope(db_url) as session:
+        left = claims.fence(session, "moved", need_seconds=1, now=now)
+        assert left is not None
+    with session_scope(db_url) as session:
+        recovered = claims.expire_leases(session, now + timedelta(seconds=31), grace_seconds=10)
+        assert recovered == 1
+    with session_scope(db_url) as session:
+        rows = {
+            r.id: (r.status, r.not_before)
+            for r in session.execute(
+                select(Message.id, Message.status, Message.not_before).where(
+                    Message.run_id == run_id
+                )
+            )
+        }
+    assert rows[opted_out.id][0] == "suppressed"
+    assert rows[later.id][0] == "pending"
+    deferred_until = as_utc(rows[later.id][1])
+    assert deferred_until is not None
+    assert abs((deferred_until - until).total_seconds()) < 0.01
+    assert rows[leaving.id][0] == "unknown"
