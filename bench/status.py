@@ -4,10 +4,11 @@ campaign status` and the API answer with) on a run of ``--recipients`` messages.
     flock /tmp/bench.lock .venv/bin/python bench/status.py --recipients 1000000
 
 A fresh PostgreSQL database, the run expanded, then a process that keeps sending: it
-claims 1000 pending rows and records them sent (with a price), as a worker does, as fast
-as it can. Meanwhile ``--samples`` answers of ``run_stats`` are timed, and, for
-comparison, the same figures counted from the message rows (what the status did before
-the run's totals were kept). Prints the medians and 95th percentiles in milliseconds,
+claims 1000 pending rows and records them sent (with a price), then records the
+receipts of the batch before, as a worker and the receipt poller do, as fast as it can.
+Meanwhile ``--samples`` answers of ``run_stats`` are timed, and, for comparison, the same
+figures counted from the message rows (what the status did before the run's totals, and
+then its receipts, were kept). Prints the medians and 95th percentiles in milliseconds,
 and the query plans of the claim, the settle and the status, each statement captured as
 the code sends it and explained (EXPLAIN ANALYZE, rolled back) at the run's full size.
 """
@@ -35,17 +36,22 @@ from bench.common import scratch_database, seed_contacts
 
 
 def sender(db_url: str, run_id: int) -> None:
-    """Runs in its own process until killed: claim 1000, record them sent."""
+    """Runs in its own process until killed: claim 1000, record them sent (with a
+    provider message id), then the delivery receipts of the batch before, as the receipt
+    poller records them (``campaigns.receipts.apply_receipts``: 950 delivered, 50
+    failed)."""
     import uuid
     from decimal import Decimal
 
-    from sqlalchemy import update
+    from sqlalchemy import String, cast, literal, update
 
     from campaigns.claims import claim_batch
     from campaigns.clock import utcnow
     from campaigns.db import session_scope
     from campaigns.models import Message
+    from campaigns.receipts import apply_receipts
 
+    before: list[int] = []
     with session_scope(db_url) as session:
         while True:
             now = utcnow()
@@ -58,9 +64,21 @@ def sender(db_url: str, run_id: int) -> None:
             session.execute(
                 update(Message)
                 .where(Message.id.in_([c.id for c in batch]))
-                .values(status="sent", price=Decimal("0.0825"), parts=1, claim_token=None)
+                .values(
+                    status="sent",
+                    price=Decimal("0.0825"),
+                    parts=1,
+                    claim_token=None,
+                    provider_message_id=literal("p", String) + cast(Message.id, String),
+                )
             )
             session.commit()
+            apply_receipts(
+                session,
+                [(f"p{i}", "failed" if i % 20 == 0 else "delivered") for i in before],
+            )
+            session.commit()
+            before = [c.id for c in batch]
 
 
 def _captured(db_url: str, call: Callable[[Session], object]) -> list[tuple[str, Any]]:
@@ -146,21 +164,38 @@ def explain_status(db_url: str, run_id: int) -> dict[str, str]:
     return {"status (every statement of run_stats)": "\n".join(found)}
 
 
-def counted(session: object, run_id: int) -> None:
-    """The figures counted from the rows (the status before run totals were kept)."""
+def counted(session: Session, run_id: int) -> None:
+    """The figures counted from the rows: the status before run totals were kept, and its
+    count of delivery receipts before they were kept too (migration 0013)."""
     from campaigns.models import Message
 
-    s = session  # type: ignore[assignment]
-    s.execute(  # type: ignore[attr-defined]
+    session.execute(
         select(Message.status, func.count())
         .where(Message.run_id == run_id)
         .group_by(Message.status)
     ).all()
-    s.execute(  # type: ignore[attr-defined]
+    session.execute(
         select(func.sum(Message.price), func.sum(Message.parts)).where(
             Message.run_id == run_id, Message.status == "sent"
         )
     ).one()
+    receipts_counted(session, run_id)
+
+
+def receipts_counted(session: Session, run_id: int) -> None:
+    """The receipt count as ``campaigns.stats`` made it before migration 0013."""
+    from campaigns.models import Message
+
+    session.execute(
+        select(Message.delivery_status, func.count())
+        .where(Message.run_id == run_id, Message.delivery_status.is_not(None))
+        .group_by(Message.delivery_status)
+    ).all()
+
+
+def explain_receipts_counted(db_url: str, run_id: int) -> dict[str, str]:
+    found = _explain(db_url, _captured(db_url, lambda session: receipts_counted(session, run_id)))
+    return {"receipts counted from the rows (the status's count before 0013)": "\n".join(found)}
 
 
 def main() -> None:
@@ -207,7 +242,7 @@ def main() -> None:
                     counted(session, run_id)
                     rows.append((time.perf_counter() - started) * 1000)
             sent_at_end = stats.counts["sent"]
-            explained = explain_status(db_url, run_id)
+            explained = explain_status(db_url, run_id) | explain_receipts_counted(db_url, run_id)
         finally:
             proc.kill()
             proc.wait()

@@ -216,6 +216,14 @@ class Message(Base):
             postgresql_where=text("status = 'pending' AND not_before IS NOT NULL"),
             sqlite_where=text("status = 'pending' AND not_before IS NOT NULL"),
         ),
+        # SQLite counts a run's receipts from the rows (PostgreSQL keeps them counted,
+        # migration 0013): the rows that have one, by run.
+        Index(
+            "ix_messages_run_receipts",
+            "run_id",
+            "delivery_status",
+            sqlite_where=text("delivery_status IS NOT NULL"),
+        ).ddl_if(dialect="sqlite"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -292,6 +300,22 @@ class RunStatusTotal(Base):
     messages: Mapped[int] = mapped_column(BigInteger)
     price: Mapped[Decimal] = mapped_column(Numeric(14, 4))
     parts: Mapped[int] = mapped_column(BigInteger)
+
+
+class RunReceiptTotal(Base):
+    """A run's delivery receipts by ``delivery_status``: counters PostgreSQL triggers on
+    ``messages`` add to (migration 0013), one per server process that wrote (``writer``),
+    so no two transactions wait on one counter; on SQLite only the retention purge
+    writes them (``writer`` 0). A run's receipt counts are their sums."""
+
+    __tablename__ = "run_receipt_totals"
+
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    delivery_status: Mapped[str] = mapped_column(String(40), primary_key=True)
+    writer: Mapped[int] = mapped_column(Integer, primary_key=True)
+    messages: Mapped[int] = mapped_column(BigInteger)
 
 
 class MessageStatus(StrEnum):

@@ -4,9 +4,10 @@ A million-recipient run leaves a million rows; kept forever they slow every inde
 vacuum of the messages table. ``purge_messages`` deletes the rows of runs that finished
 (completed, cancelled, failed) before a cutoff, a batch at a time, each batch its own
 short transaction: no lock is held for long, and sending runs go on meanwhile. A run's
-totals (counts by status, price, parts) outlive its rows: on PostgreSQL the triggers of
-migration 0008 have kept them all along; on SQLite each batch appends the totals of what
-it deletes, in the same transaction. The run rows themselves stay.
+totals (counts by status, price, parts, and of delivery receipts) outlive its rows: on
+PostgreSQL the triggers of migrations 0008 and 0013 have kept them all along; on SQLite
+each batch adds the totals of what it deletes, in the same transaction. The run rows
+themselves stay.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from campaigns.clock import utcnow
-from campaigns.models import Message, Run, RunStatusTotal
+from campaigns.models import Message, Run, RunReceiptTotal, RunStatusTotal
 
 FINISHED = ("completed", "cancelled", "failed")
 BATCH = 5000
@@ -94,3 +96,22 @@ def _append_totals(session: Session, run_id: int, ids: list[int]) -> None:
             for s, n, p, k in rows
         ],
     )
+    receipts = session.execute(
+        select(Message.delivery_status, func.count())
+        .where(Message.id.in_(ids), Message.delivery_status.is_not(None))
+        .group_by(Message.delivery_status)
+    ).all()
+    if receipts:
+        t = RunReceiptTotal
+        add = sqlite_insert(t).values(
+            [
+                {"run_id": run_id, "delivery_status": s, "writer": 0, "messages": n}
+                for s, n in receipts
+            ]
+        )
+        session.execute(
+            add.on_conflict_do_update(
+                index_elements=[t.run_id, t.delivery_status, t.writer],
+                set_={"messages": t.messages + add.excluded.messages},
+            )
+        )
