@@ -399,8 +399,33 @@ def record(
         )
         values.update({"claim_token": None, "lease_until": None, "attempted_at": attempted_at})
         by_kind[type(r)].append(values)
-    for rows in by_kind.values():
-        _settle(session, rows, token=token)
+    for kind, rows in by_kind.items():
+        written = _settle(session, rows, token=token)
+        if written < len(rows) and kind is not Later:
+            _record_late(session, rows, attempted_at)
+
+
+def _record_late(session: Session, rows: Sequence[RowUpdate], attempted_at: datetime) -> None:
+    """unknown -> sent / failed: the answer of a worker that stalled after its request
+    while lease recovery made its rows unknown. The provider's answer is the truth, so it
+    is written to the rows still unknown from this very request (same attempt time) and
+    not taken by a look-up; a row resent since, or looked up, is left alone. On the
+    SkillBoss path, which has no history to look a row up in, this is what keeps a
+    delivered message from ending 'failed'."""
+    late = set(
+        session.scalars(
+            select(Message.id).where(
+                Message.id.in_([r["b_id"] for r in rows]),
+                Message.status == MessageStatus.UNKNOWN,
+                Message.claim_token.is_(None),
+                Message.attempted_at == attempted_at,
+            )
+        )
+    )
+    if late:
+        _settle(
+            session, [r for r in rows if r["b_id"] in late], expect_status=MessageStatus.UNKNOWN
+        )
 
 
 def record_lookups(
@@ -543,20 +568,19 @@ def _settle(
     *,
     token: str | None = None,
     expect_status: str | None = None,
-) -> None:
-    """Write per-message results in one statement.
+) -> int:
+    """Write per-message results in one statement; returns how many rows it wrote.
 
     Each row has ``b_id`` and the columns to set (same keys in every row). With a token,
     only rows still held under that claim are written; with ``expect_status``, only rows
     still in that status (so a stale writer never overwrites newer progress).
     """
     if not rows:
-        return
+        return 0
     plain = [cast(Mapping[str, Any], r) for r in rows]
     columns = [k for k in plain[0] if k != "b_id"]
     if session.get_bind().dialect.name == "postgresql":
-        _settle_unnest(session, plain, columns, token, expect_status)
-        return
+        return _settle_unnest(session, plain, columns, token, expect_status)
     where = [_messages.c.id == bindparam("b_id")]
     if token is not None:
         where.append(_messages.c.claim_token == token)
@@ -564,7 +588,7 @@ def _settle(
         where.append(_messages.c.status == expect_status)
     stmt = update(_messages).where(and_(*where)).values({c: bindparam(f"v_{c}") for c in columns})
     params = [{"b_id": r["b_id"], **{f"v_{c}": r[c] for c in columns}} for r in plain]
-    session.connection().execute(stmt, params)
+    return int(session.connection().execute(stmt, params).rowcount)
 
 
 def _settle_unnest(
@@ -573,7 +597,7 @@ def _settle_unnest(
     columns: list[str],
     token: str | None,
     expect_status: str | None,
-) -> None:
+) -> int:
     """PostgreSQL: one UPDATE ... FROM unnest(arrays), a column per array.
 
     A thousand single-row UPDATEs cost a round trip each even when pipelined; this is one
@@ -608,7 +632,7 @@ def _settle_unnest(
         f"FROM unnest({', '.join(f':a_{c}' for c in v_columns)}) AS v({', '.join(v_columns)}) "
         f"WHERE {' AND '.join(conditions)}"
     ).bindparams(*binds)
-    session.execute(stmt, params)
+    return int(session.execute(stmt, params).rowcount)  # type: ignore[attr-defined]
 
 
 def expire_leases(session: Session, now: datetime, *, grace_seconds: float) -> int:

@@ -286,3 +286,46 @@ def test_claimed_rows_without_a_claim_row_are_looked_up_first(db_url: str) -> No
     with session_scope(db_url) as session:
         assert claims.expire_leases(session, now + timedelta(seconds=1), grace_seconds=10) == 2
     assert {v[0] for v in _states(db_url, run_id).values()} == {"unknown"}
+
+
+def test_a_late_answer_after_recovery_is_written_to_its_rows(db_url: str) -> None:
+    """A worker stalled after its request while the tick recovered its claim: the rows
+    became unknown. When the provider's answer finally comes, it is the truth (the
+    SkillBoss path has no history to look it up in): written to the rows still unknown
+    from that very request, and to no other row."""
+    run_id = _run(db_url, 3)
+    now = utcnow()
+    with session_scope(db_url) as session:
+        rows = claims.claim_batch(
+            session, run_id, 3, token="slow", lease_until=now + timedelta(seconds=60), now=now
+        )
+        left = claims.fence(session, "slow", need_seconds=1)
+        assert left is not None
+        _lease_ends(session, "slow", now)
+    with session_scope(db_url) as session:
+        assert claims.expire_leases(session, now + timedelta(seconds=5), grace_seconds=30) == 3
+    sent, refused, other = rows
+    with session_scope(db_url) as session:
+        # The third row was meanwhile sent by another request (another attempt time).
+        session.execute(
+            update(Message)
+            .where(Message.id == other.id)
+            .values(attempted_at=now + timedelta(seconds=1))
+        )
+    answer = [
+        claims.Sent(sent.id, 1, "m-late", "SUCCESS", 1, Decimal("0.07")),
+        claims.Failed(refused.id, 1, "INVALID_RECIPIENT"),
+        claims.Sent(other.id, 1, "m-other", "SUCCESS", 1, Decimal("0.07")),
+    ]
+    with session_scope(db_url) as session:
+        claims.record(session, "slow", answer, attempted_at=left, now=now)
+    with session_scope(db_url) as session:
+        got = {
+            m.id: (m.status, m.provider_message_id)
+            for m in session.scalars(select(Message).where(Message.run_id == run_id))
+        }
+    assert got == {
+        sent.id: ("sent", "m-late"),
+        refused.id: ("failed", None),
+        other.id: ("unknown", None),
+    }
