@@ -56,15 +56,6 @@ def kick(session: Session, run_id: int, now: datetime | None = None) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def promise_kicks(session: Session, run_ids: list[int], now: datetime) -> None:
-    """The scheduler's tick kicked these runs (found free at ``now``)."""
-    session.execute(
-        update(Run)
-        .where(Run.id.in_(run_ids))
-        .values(expansion_owner=None, expansion_until=now + timedelta(seconds=START_SECONDS))
-    )
-
-
 def claim(session: Session, run_id: int, seconds: float = STEP_SECONDS) -> str | None:
     """Take the run's lease: free, or promised by a kick and not yet taken. Returns the
     owner's token, or None when another expansion holds it."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from campaigns import expansion_lease
 from campaigns.claims import expire_leases
-from campaigns.clock import as_utc, db_now, utcnow
+from campaigns.clock import as_utc, db_now
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Message, Run
 from campaigns.runs import (
@@ -291,7 +291,7 @@ def _finish_idle_runs(session: Session, now: datetime, campaign_id: int | None =
 def others_due(session: Session, campaign_id: int, now: datetime | None = None) -> int:
     """How many other campaigns have a run that is due or under way; a command scoped to
     one campaign says so rather than sending them."""
-    now = now or utcnow()
+    now = now or db_now(session)
     under_way = select(Run.campaign_id).where(
         Run.campaign_id != campaign_id,
         Run.status.in_(("scheduled", "expanding", "sending")),

@@ -4,6 +4,7 @@ past its window's end (a resume, a backlog, a retry) waits for the next opening.
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from campaigns.db import session_scope
@@ -12,6 +13,7 @@ from config.settings import Settings
 from scheduler.tick import tick
 from tests.seed import seed_list, status_counts
 from tests.test_scheduler_tick import LA, NYC, dispatcher_at, expand_at, scheduled_campaign, utc
+from workers import reconcile
 
 
 def test_a_stop_after_expansion_suppresses_the_number(sqlite_url: str) -> None:
@@ -60,3 +62,30 @@ def test_a_message_past_its_window_end_waits_for_the_next_opening(sqlite_url: st
     clock[0] = utc(2026, 6, 2, 13, 0, 1)
     dispatcher.dispatch_once(run_id)
     assert sorted(m["to"] for m in provider.sent) == sorted(NYC)
+
+
+def test_a_look_up_that_ends_past_the_window_end_holds_the_batch_after_it(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's checks read the clock after the history look-ups that come before the
+    claim (a slow provider's history can take minutes), not before them."""
+    seed_list(sqlite_url, "customers", NYC)
+    window = {"start": "09:00", "end": "20:00", "days": "mon-fri"}
+    scheduled_campaign(
+        sqlite_url, {"send_at": "2026-06-01T19:00:00-04:00", "window": window}, utc(2026, 6, 1)
+    )
+    settings = Settings(database_url=sqlite_url)
+    fire = utc(2026, 6, 1, 23)  # Monday 19:00 in New York: inside the window
+    [run_id] = tick(settings, now=fire).to_expand
+    expand_at(sqlite_url, run_id, fire, scheduler_handover_seconds=0)
+    clock = [utc(2026, 6, 1, 23, 59, 30)]  # 19:59:30 in New York: 30 s left
+    dispatcher, provider = dispatcher_at(sqlite_url, clock)
+
+    def slow_look_up(*args: object, **kwargs: object) -> int:
+        clock[0] = utc(2026, 6, 2, 0, 0, 30)  # it ends at 20:00:30, past the window's end
+        return 1
+
+    monkeypatch.setattr(reconcile, "settle_ripe", slow_look_up)
+    dispatcher.dispatch_once(run_id)
+    assert provider.sent == []
+    assert status_counts(sqlite_url, run_id) == {"pending": len(NYC)}

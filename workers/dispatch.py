@@ -132,7 +132,10 @@ class Dispatcher:
             if run.expires_at is not None and now >= run.expires_at:
                 return self._expire(session, run, defn, now)
             history = None if is_notify_campaign(defn) else self._history
-            reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now)
+            if reconcile.settle_ripe(session, history, run, defn.channel, self.settings, now=now):
+                # A history look-up can take long: the claim's lease and the send window
+                # count from after it.
+                now = self._now(session)
             gate = canary.gate(session, run, defn, now, EXPANSION_POLL_SECONDS)
             if gate.stop:
                 return Outcome("stopped")
