@@ -35,16 +35,22 @@ def test_a_stop_after_expansion_suppresses_the_number(db_url: str) -> None:
     assert status_counts(db_url, run_id) == {"sent": 2, "suppressed": 1}
 
 
-def test_a_message_past_its_window_end_waits_for_the_next_opening(sqlite_url: str) -> None:
-    seed_list(sqlite_url, "customers", NYC)
+def _windowed_run(url: str) -> int:
+    """A run to New York numbers with a 09:00-20:00 weekday window, expanded at its
+    send_at, Monday 19:00 in New York (inside the window)."""
+    seed_list(url, "customers", NYC)
     window = {"start": "09:00", "end": "20:00", "days": "mon-fri"}
     scheduled_campaign(
-        sqlite_url, {"send_at": "2026-06-01T19:00:00-04:00", "window": window}, utc(2026, 6, 1)
+        url, {"send_at": "2026-06-01T19:00:00-04:00", "window": window}, utc(2026, 6, 1)
     )
-    settings = Settings(database_url=sqlite_url)
-    fire = utc(2026, 6, 1, 23)  # Monday 19:00 in New York: inside the window
-    [run_id] = tick(settings, now=fire).to_expand
-    expand_at(sqlite_url, run_id, fire, scheduler_handover_seconds=0)
+    fire = utc(2026, 6, 1, 23)
+    [run_id] = tick(Settings(database_url=url), now=fire).to_expand
+    expand_at(url, run_id, fire, scheduler_handover_seconds=0)
+    return run_id
+
+
+def test_a_message_past_its_window_end_waits_for_the_next_opening(sqlite_url: str) -> None:
+    run_id = _windowed_run(sqlite_url)
     # The send slips (a pause, a backlog) to 20:30 New York time, past the window's end.
     late = utc(2026, 6, 2, 0, 30)
     clock = [late]
@@ -69,15 +75,7 @@ def test_a_look_up_that_ends_past_the_window_end_holds_the_batch_after_it(
 ) -> None:
     """The batch's checks read the clock after the history look-ups that come before the
     claim (a slow provider's history can take minutes), not before them."""
-    seed_list(sqlite_url, "customers", NYC)
-    window = {"start": "09:00", "end": "20:00", "days": "mon-fri"}
-    scheduled_campaign(
-        sqlite_url, {"send_at": "2026-06-01T19:00:00-04:00", "window": window}, utc(2026, 6, 1)
-    )
-    settings = Settings(database_url=sqlite_url)
-    fire = utc(2026, 6, 1, 23)  # Monday 19:00 in New York: inside the window
-    [run_id] = tick(settings, now=fire).to_expand
-    expand_at(sqlite_url, run_id, fire, scheduler_handover_seconds=0)
+    run_id = _windowed_run(sqlite_url)
     clock = [utc(2026, 6, 1, 23, 59, 30)]  # 19:59:30 in New York: 30 s left
     dispatcher, provider = dispatcher_at(sqlite_url, clock)
 
