@@ -24,9 +24,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import psutil
 from sqlalchemy import func, select
 
 from bench.common import (
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
             stats_before = sandbox.stats()
             worker_pids = [p.pid for p in procs]
             cpu_before = _cpu(worker_pids, sandbox.pid)
+            machine_before, server_before = psutil.cpu_times(), _server_stats(db_url)
             database_cpu = DatabaseCpu(db_url).start()
             with MemorySampler(worker_pids) as memory:
                 t0 = time.time()
@@ -165,6 +168,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
                 run_id, status = _wait(db_url, campaign_id, args.timeout)
             stats_after = sandbox.stats()
             cpu_after = _cpu(worker_pids, sandbox.pid)
+            machine_after, server_after = psutil.cpu_times(), _server_stats(db_url)
             cpu_after["postgresql_this_database"] = database_cpu.stop()
             cpu_before["postgresql_this_database"] = 0.0
             chains = _chain_times(metrics_port, slots) if metrics_port else {}
@@ -214,6 +218,11 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         "cpu_seconds_per_1000_messages": {
             k: round((cpu_after[k] - cpu_before[k]) * 1000 / max(1, sent), 3) for k in cpu_after
         },
+        # The whole machine over the same window (every process, ours or not): a run
+        # that is slower with the same CPU per message waits on something, or shares it.
+        "machine": _machine_shares(machine_before, machine_after),
+        # The PostgreSQL server (every database): WAL written, checkpoints begun.
+        "postgresql_server": {k: server_after[k] - server_before[k] for k in server_after},
         "peak_rss_mb_per_process": {
             str(pid): round(rss / 2**20, 1) for pid, rss in memory.peaks.items()
         },
@@ -314,6 +323,34 @@ def _drop_queue(name: str) -> None:
         channel = connection.channel()
         channel.queue_delete(name)
         channel.exchange_delete(name)
+
+
+def _machine_shares(before: Any, after: Any) -> dict[str, float]:
+    """Shares of the machine's CPU time between two ``psutil.cpu_times()``: busy (user,
+    system and the rest), idle, and waiting for I/O."""
+    spent = {k: getattr(after, k) - getattr(before, k) for k in after._fields}
+    total = sum(spent.values()) or 1e-9
+    idle, iowait = spent.get("idle", 0.0), spent.get("iowait", 0.0)
+    return {
+        "busy": round((total - idle - iowait) / total, 3),
+        "idle": round(idle / total, 3),
+        "iowait": round(iowait / total, 3),
+    }
+
+
+def _server_stats(db_url: str) -> dict[str, float]:
+    """Server-wide counters: MB of WAL written, checkpoints (timed and requested)."""
+    import psycopg
+
+    from campaigns.db import normalise_url
+
+    dsn = normalise_url(db_url).replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        wal, checkpoints = conn.execute(
+            "SELECT (SELECT wal_bytes FROM pg_stat_wal) / 1048576.0,"
+            " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)"
+        ).fetchone()  # type: ignore[misc]
+    return {"wal_mb": round(float(wal), 1), "checkpoints": float(checkpoints)}
 
 
 def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

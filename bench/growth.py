@@ -9,7 +9,9 @@ The whole run (from `campaign start`, with its fixed start-up cost) and the disp
 Each size runs ``bench/dispatch.py --recipients N --workers 2`` in a process of its own
 (fresh database, Redis broker, two workers, the scheduler, the sandbox) the given number
 of times; prints a row per run and the median per size: seconds, messages per second,
-and CPU-seconds per 1000 messages of the workers, PostgreSQL and the sandbox.
+and CPU-seconds per 1000 messages of the workers, PostgreSQL and the sandbox; the share
+of the machine's CPU left idle and waiting for I/O over the run, and the WAL the server
+wrote per 1000 messages and the checkpoints it began meanwhile (server-wide).
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ def one(size: int) -> dict[str, float]:
         "postgresql": postgresql,
         "sandbox": cpu["sandbox"],
         "cpu": cpu["workers"] + postgresql + cpu["sandbox"],
+        # The whole machine's CPU over the run: left idle, and waiting for I/O.
+        "idle": result["machine"]["idle"],
+        "iowait": result["machine"]["iowait"],
+        "wal_mb_per_1000": result["postgresql_server"]["wal_mb"] * 1000 / result["sent"],
+        "checkpoints": result["postgresql_server"]["checkpoints"],
     }
 
 
@@ -52,7 +59,9 @@ def row(size: str, run: str, r: dict[str, float]) -> str:
     return (
         f"| {size} | {run} | {r['seconds']:.1f} | {r['per_s']:,.0f} | {r['dispatch_per_s']:,.0f}"
         f" | {r['cpu']:.3f}"
-        f" | {r['workers']:.3f} | {r['postgresql']:.3f} | {r['sandbox']:.3f} |"
+        f" | {r['workers']:.3f} | {r['postgresql']:.3f} | {r['sandbox']:.3f}"
+        f" | {r['idle']:.0%} | {r['iowait']:.0%} | {r['wal_mb_per_1000']:.2f}"
+        f" | {r['checkpoints']:.0f} |"
     )
 
 
@@ -65,7 +74,8 @@ def main() -> None:
     runs = [int(r) for r in args.runs.split(",")]
     print(
         "| recipients | run | seconds | msg/s | msg/s, dispatch phase | CPU-s per 1000 msgs"
-        " | workers | PostgreSQL (this database) | sandbox |"
+        " | workers | PostgreSQL (this database) | sandbox | machine idle | I/O wait"
+        " | WAL MB per 1000 msgs | checkpoints |"
     )
     for size, count in zip(sizes, runs, strict=True):
         results = []

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -362,6 +364,20 @@ def _run_embedded(campaign_id: int, action: Any, *, wait: bool, json_out: bool) 
     _say_others_due(campaign_id)
 
 
+@contextmanager
+def _loading() -> Iterator[None]:
+    """Import a command's modules with the cyclic collector off, then freeze them: each
+    full collection while the heap of module objects grows walks all of it again (about
+    0.08 CPU-s of the 0.7 s `campaign start` spends importing), and those objects live
+    until the process ends, so later collections leave them out too."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 @campaign_app.command("start")
 def campaign_start(
     campaign_id: int,
@@ -380,9 +396,10 @@ def campaign_start(
     """Start a campaign after its checks pass and the balance covers it. Embedded mode
     (memory broker) sends it here and now; a scheduled one is sent by `clarion serve`
     (or here with --wait)."""
-    from campaigns.runs import CampaignError
-    from workers import control
-    from workers.preflight import StartRefused
+    with _loading():
+        from campaigns.runs import CampaignError
+        from workers import control
+        from workers.preflight import StartRefused
 
     def checked_start(settings: Any, cid: int) -> Any:
         try:
