@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,13 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
             workers(
                 env, args.workers, log_dir, args.concurrency, metrics_port=metrics_port
             ) as procs,
-            scheduler_process(env, log_dir),
+            scheduler_process(env, log_dir) as scheduler,
         ):
             time.sleep(4)  # let the workers connect before the clock starts
             stats_before = sandbox.stats()
             worker_pids = [p.pid for p in procs]
-            cpu_before = _cpu(worker_pids, sandbox.pid)
+            cpu_before = _cpu(worker_pids, sandbox.pid, scheduler.pid)
+            cpu_before["campaign_start"] = _children_cpu()
             machine_before, server_before = psutil.cpu_times(), _server_stats(db_url)
             database_cpu = DatabaseCpu(db_url).start()
             with MemorySampler(worker_pids) as memory:
@@ -163,13 +165,16 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
                     check=True,
                     capture_output=True,
                 )
+                # The command's own CPU: its imports, checks over the audience, exit.
+                cpu_after_start = _children_cpu()
                 if args.until_expanded:
                     return _expanded(db_url, campaign_id, t0, args)
                 run_id, status = _wait(db_url, campaign_id, args.timeout)
             stats_after = sandbox.stats()
-            cpu_after = _cpu(worker_pids, sandbox.pid)
+            cpu_after = _cpu(worker_pids, sandbox.pid, scheduler.pid)
             machine_after, server_after = psutil.cpu_times(), _server_stats(db_url)
             cpu_after["postgresql_this_database"] = database_cpu.stop()
+            cpu_after["campaign_start"] = cpu_after_start
             cpu_before["postgresql_this_database"] = 0.0
             chains = _chain_times(metrics_port, slots) if metrics_port else {}
             limiter = _limiter_stats(env) if args.limit_rps else {}
@@ -182,6 +187,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
             run_row = session.get(Run, run_id)
             assert run_row is not None
             key, started = run_row.key, run_row.started_at
+            phases = _phases(session, run_id, run_row.expanded_at)
         ledger = sandbox.ledger(key)
     total = last.timestamp() - t0
     dispatch = max(1e-9, last.timestamp() - first.timestamp())
@@ -206,6 +212,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         "msg_per_s_start_to_last_accepted": round(sent / total),
         "msg_per_s_dispatch_phase": round(sent / dispatch),
         "expansion_seconds": round((first - started).total_seconds(), 2) if started else None,
+        **phases,
         "seed_seconds": round(seed_seconds, 1),
         "requests": requests,
         "http_429": throttled,
@@ -220,7 +227,20 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         },
         # The whole machine over the same window (every process, ours or not): a run
         # that is slower with the same CPU per message waits on something, or shares it.
-        "machine": _machine_shares(machine_before, machine_after),
+        "machine": _machine_shares(
+            machine_before,
+            machine_after,
+            ours=sum(
+                cpu_after[k] - cpu_before[k]
+                for k in (
+                    "workers",
+                    "sandbox",
+                    "postgresql_this_database",
+                    "campaign_start",
+                    "scheduler",
+                )
+            ),
+        ),
         # The PostgreSQL server (every database): WAL written, checkpoints begun.
         "postgresql_server": {k: server_after[k] - server_before[k] for k in server_after},
         "peak_rss_mb_per_process": {
@@ -325,14 +345,54 @@ def _drop_queue(name: str) -> None:
         channel.exchange_delete(name)
 
 
-def _machine_shares(before: Any, after: Any) -> dict[str, float]:
+def _phases(session: Any, run_id: int, expanded_at: Any) -> dict[str, object]:
+    """The dispatch phase in parts: messages per second while the run was still being
+    expanded and after, and for each tenth of the messages in the order they were sent
+    (a run that slows as its table grows shows it in the later tenths)."""
+    from sqlalchemy import text
+
+    cuts = session.execute(
+        text(
+            "SELECT percentile_disc(ARRAY[0, .1, .2, .3, .4, .5, .6, .7, .8, .9, 1])"
+            " WITHIN GROUP (ORDER BY sent_at) FROM messages"
+            " WHERE run_id = :r AND status = 'sent'"
+        ),
+        {"r": run_id},
+    ).scalar_one()
+    sent = session.execute(
+        text("SELECT count(*) FROM messages WHERE run_id = :r AND status = 'sent'"),
+        {"r": run_id},
+    ).scalar_one()
+    before = session.execute(
+        text(
+            "SELECT count(*) FROM messages WHERE run_id = :r AND status = 'sent' AND sent_at <= :e"
+        ),
+        {"r": run_id, "e": expanded_at},
+    ).scalar_one()
+    first, last = cuts[0], cuts[-1]
+    while_expanding = max(1e-9, (expanded_at - first).total_seconds())
+    after = max(1e-9, (last - expanded_at).total_seconds())
+    return {
+        "msg_per_s_while_expanding": round(before / while_expanding),
+        "msg_per_s_after_expanded": round((sent - before) / after),
+        "seconds_while_expanding": round(while_expanding, 2),
+        # A batch's rows share one time: a tenth within one batch (a small run) has none.
+        "msg_per_s_by_tenth": [
+            round(sent / 10 / (b - a).total_seconds()) if b > a else None for a, b in pairwise(cuts)
+        ],
+    }
+
+
+def _machine_shares(before: Any, after: Any, ours: float) -> dict[str, float]:
     """Shares of the machine's CPU time between two ``psutil.cpu_times()``: busy (user,
-    system and the rest), idle, and waiting for I/O."""
+    system and the rest), of it the run's own (``ours``, CPU-seconds of its workers,
+    database and sandbox), idle, and waiting for I/O."""
     spent = {k: getattr(after, k) - getattr(before, k) for k in after._fields}
     total = sum(spent.values()) or 1e-9
     idle, iowait = spent.get("idle", 0.0), spent.get("iowait", 0.0)
     return {
         "busy": round((total - idle - iowait) / total, 3),
+        "ours": round(ours / total, 3),
         "idle": round(idle / total, 3),
         "iowait": round(iowait / total, 3),
     }
@@ -357,10 +417,19 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0)}
 
 
-def _cpu(worker_pids: list[int], sandbox_pid: int) -> dict[str, float]:
+def _children_cpu() -> float:
+    """CPU-seconds of this process's finished children (the `campaign start` command)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _cpu(worker_pids: list[int], sandbox_pid: int, scheduler_pid: int) -> dict[str, float]:
     return {
         "workers": cpu_seconds(worker_pids),
         "sandbox": cpu_seconds([sandbox_pid]),
+        "scheduler": cpu_seconds([scheduler_pid]),
         "postgresql": cpu_seconds([], names=("postgres",)),
         "redis": cpu_seconds([], names=("redis-server",)),
     }

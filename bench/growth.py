@@ -22,11 +22,12 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
 
-def one(size: int) -> dict[str, float]:
+def one(size: int) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, str(HERE / "dispatch.py"), "--recipients", str(size), "--workers", "2"],
         check=True,
@@ -49,18 +50,27 @@ def one(size: int) -> dict[str, float]:
         "cpu": cpu["workers"] + postgresql + cpu["sandbox"],
         # The whole machine's CPU over the run: left idle, and waiting for I/O.
         "idle": result["machine"]["idle"],
+        # Busy with other work than the run's (the scheduler, Redis, other users).
+        "others": result["machine"]["busy"] - result["machine"]["ours"],
         "iowait": result["machine"]["iowait"],
         "wal_mb_per_1000": result["postgresql_server"]["wal_mb"] * 1000 / result["sent"],
         "checkpoints": result["postgresql_server"]["checkpoints"],
+        "while_expanding_s": result["seconds_while_expanding"],
+        "while_expanding": result["msg_per_s_while_expanding"],
+        "after_expanded": result["msg_per_s_after_expanded"],
+        "tenths": result["msg_per_s_by_tenth"],
+        "start_cpu": cpu["campaign_start"] * result["sent"] / 1000,
+        "first_accepted": result["seconds_start_to_last_accepted"]
+        - result["sent"] / result["msg_per_s_dispatch_phase"],
     }
 
 
-def row(size: str, run: str, r: dict[str, float]) -> str:
+def row(size: str, run: str, r: dict[str, Any]) -> str:
     return (
         f"| {size} | {run} | {r['seconds']:.1f} | {r['per_s']:,.0f} | {r['dispatch_per_s']:,.0f}"
         f" | {r['cpu']:.3f}"
         f" | {r['workers']:.3f} | {r['postgresql']:.3f} | {r['sandbox']:.3f}"
-        f" | {r['idle']:.0%} | {r['iowait']:.0%} | {r['wal_mb_per_1000']:.2f}"
+        f" | {r['idle']:.0%} | {r['others']:.0%} | {r['iowait']:.0%} | {r['wal_mb_per_1000']:.2f}"
         f" | {r['checkpoints']:.0f} |"
     )
 
@@ -74,16 +84,55 @@ def main() -> None:
     runs = [int(r) for r in args.runs.split(",")]
     print(
         "| recipients | run | seconds | msg/s | msg/s, dispatch phase | CPU-s per 1000 msgs"
-        " | workers | PostgreSQL (this database) | sandbox | machine idle | I/O wait"
+        " | workers | PostgreSQL (this database) | sandbox | machine idle"
+        " | machine busy, not the run"
+        " | I/O wait"
         " | WAL MB per 1000 msgs | checkpoints |"
     )
+    phases = []
     for size, count in zip(sizes, runs, strict=True):
         results = []
         for run in range(1, count + 1):
             results.append(one(size))
             print(row(f"{size:,}", str(run), results[-1]), flush=True)
-        med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+            phases.append(phase_row(f"{size:,}", str(run), results[-1]))
+        med = {k: statistics.median(r[k] for r in results if k != "tenths") for k in TABLE}
         print(row(f"{size:,}", "**median**", med), flush=True)
+    # The dispatch phase in parts: while the run was still expanded and after, and each
+    # tenth of the messages in the order they were sent.
+    print(
+        "\n| recipients | run | s to the first accepted | `campaign start` CPU-s"
+        " | s while expanding | msg/s while expanding | msg/s after"
+        " | msg/s by tenth of the messages |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for line in phases:
+        print(line)
+
+
+TABLE = (
+    "seconds",
+    "per_s",
+    "dispatch_per_s",
+    "workers",
+    "postgresql",
+    "sandbox",
+    "cpu",
+    "idle",
+    "others",
+    "iowait",
+    "wal_mb_per_1000",
+    "checkpoints",
+)
+
+
+def phase_row(size: str, run: str, r: dict[str, Any]) -> str:
+    tenths = " / ".join("-" if t is None else f"{t / 1000:.1f}k" for t in r["tenths"])
+    return (
+        f"| {size} | {run} | {r['first_accepted']:.2f} | {r['start_cpu']:.2f}"
+        f" | {r['while_expanding_s']:.1f} | {r['while_expanding']:,.0f}"
+        f" | {r['after_expanded']:,.0f} | {tenths} |"
+    )
 
 
 if __name__ == "__main__":
