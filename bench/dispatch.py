@@ -10,7 +10,9 @@ broker and the sandbox provider (a separate process).
 
 Reports messages per second from `campaign start` to the last message the sandbox
 accepted (and the dispatch phase alone), 429s, the ledger check (every recipient exactly
-once) and the peak resident memory of each worker process.
+once) and the peak resident memory of each worker process; over the same window, the
+machine's idle, I/O-wait and other-work shares, the server's WAL and checkpoints, and the
+dispatch phase in parts (while the run was still expanded and after; each tenth).
 """
 
 from __future__ import annotations
