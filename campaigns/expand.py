@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from campaigns import expansion_lease
 from campaigns.bulk import copy_text, copy_text_to_stage
-from campaigns.clock import db_now
+from campaigns.clock import db_now_sql
 from campaigns.definition import CampaignDefinition, load_definition
 from campaigns.models import Campaign, Contact, ContactList, Message, Run, table
 from campaigns.runs import set_run_status
@@ -246,7 +246,7 @@ def expand_run(
     session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status.in_(EXPANDABLE))
-        .values(duplicates_removed=report.duplicates_removed, expanded_at=db_now(session))
+        .values(duplicates_removed=report.duplicates_removed, expanded_at=db_now_sql(session))
     )
     # A run paused meanwhile stays paused; its resume finds it expanded.
     set_run_status(session, run_id, "sending", expected=("expanding",))

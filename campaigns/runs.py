@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from campaigns import claims
-from campaigns.clock import db_now, utcnow
+from campaigns.clock import db_now, db_now_sql, utcnow
 from campaigns.models import Campaign, ContactList, Message, MessageStatus, Run
 
 ACTIVE_RUN_STATUSES = ("scheduled", "expanding", "sending", "paused")
@@ -175,7 +175,7 @@ def set_run_status(
     """Move a run from one of ``expected`` to ``new``; False if it was in another state."""
     values: dict[str, Any] = {"status": new, "status_reason": reason}
     if new in ("expanding", "sending", "completed", "cancelled", "failed"):
-        now = db_now(session)
+        now = db_now_sql(session)  # only written: no round trip of its own on PostgreSQL
         if new in ("expanding", "sending"):
             values["started_at"] = func.coalesce(Run.started_at, now)
         else:
