@@ -112,10 +112,12 @@ def main() -> None:
         with ctx.session() as session:
             runner.expand(session, run_id, settings, ctx.lookups)
         print(f"expanded after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        statements = _count_statements(get_engine(db_url))
+        server_cpu: dict[str, list[float]] = defaultdict(list)
+        statements = _count_statements(get_engine(db_url), server_cpu)
         dispatcher = ctx.dispatcher
         dispatcher.dispatch_once(run_id)  # warm-up: caches, the first connection
         statements.clear()
+        server_cpu.clear()
         batches = sent = 0
         profile = cProfile.Profile() if args.wall else cProfile.Profile(time.process_time)
         sampler = _start_py_spy(args.py_spy, log_dir) if args.py_spy else None
@@ -138,8 +140,24 @@ def main() -> None:
         sampler.send_signal(signal.SIGINT)
         sampler.wait(60)
         _report_samples(log_dir / "py-spy.txt", batches, sent, cpu, wall)
+    else:
+        _report(profile, statements, batches, sent, cpu, wall, args)
+    _report_server_cpu(server_cpu, batches)
+
+
+def _report_server_cpu(server_cpu: dict[str, list[float]], batches: int) -> None:
+    """The PostgreSQL backend's CPU per batch by statement (its triggers included)."""
+    total = sum(sum(v) for v in server_cpu.values())
+    if not total:
+        print("\n(no PostgreSQL backend CPU: /proc/<pid>/schedstat not readable)")
         return
-    _report(profile, statements, batches, sent, cpu, wall, args)
+    per_batch = max(1, batches)
+    print(f"\nPostgreSQL backend CPU per batch: {total * 1000 / per_batch:.2f} ms, by statement:")
+    for kind, seen in sorted(server_cpu.items(), key=lambda kv: -sum(kv[1])):
+        print(
+            f"  {len(seen) / per_batch:5.1f}  {sum(seen) * 1000 / per_batch:7.2f} ms"
+            f"  ({sum(seen) / total:5.1%})  {kind}"
+        )
 
 
 def _start_py_spy(binary: str, log_dir: Path) -> subprocess.Popen[bytes]:
@@ -196,17 +214,42 @@ def _report_samples(path: Path, batches: int, sent: int, cpu: float, wall: float
         print(f"  {c / max(1, total):6.1%}  {leaf}")
 
 
-def _count_statements(engine: Any) -> dict[str, list[float]]:
-    """Time from sending each statement to its answer, grouped by its first words."""
+def _count_statements(
+    engine: Any, server_cpu: dict[str, list[float]] | None = None
+) -> dict[str, list[float]]:
+    """Time from sending each statement to its answer, grouped by its first words; and
+    in ``server_cpu`` the CPU the PostgreSQL backend spent on each (triggers included),
+    read from its /proc/<pid>/schedstat (same host, readable by this user). What the
+    backend spends between statements (BEGIN, COMMIT) goes under "between statements"."""
     times: dict[str, list[float]] = defaultdict(list)
+
+    def backend_cpu(conn: Any) -> float | None:
+        if server_cpu is None:
+            return None
+        pid = conn.info.get("pg_pid")
+        if pid is None:
+            pid = conn.info["pg_pid"] = conn.connection.dbapi_connection.info.backend_pid
+        try:
+            return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        except OSError:
+            return None
 
     @event.listens_for(engine, "before_cursor_execute")
     def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        cpu = backend_cpu(conn)
+        last = conn.info.get("cpu_after")
+        if server_cpu is not None and cpu is not None and last is not None:
+            server_cpu["between statements (BEGIN, COMMIT)"].append(cpu - last)
+        conn.info["cpu_before"] = cpu
         conn.info["t0"] = time.perf_counter()
 
     @event.listens_for(engine, "after_cursor_execute")
     def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         times[_kind(statement)].append(time.perf_counter() - conn.info.pop("t0"))
+        cpu, started = backend_cpu(conn), conn.info.pop("cpu_before", None)
+        if server_cpu is not None and cpu is not None and started is not None:
+            server_cpu[_kind(statement)].append(cpu - started)
+        conn.info["cpu_after"] = cpu
 
     @event.listens_for(engine, "commit")
     def commit(conn: Any) -> None:
@@ -217,6 +260,9 @@ def _count_statements(engine: Any) -> dict[str, list[float]]:
 
 def _kind(statement: str) -> str:
     words = re.sub(r"\s+", " ", statement).strip()
+    if words.startswith("UPDATE messages"):
+        # Which one: the claim, the result (settle), a look-up's take, ...
+        return "UPDATE messages SET " + words.partition(" SET ")[2][:40]
     match = re.match(r"(UPDATE \w+|INSERT INTO \w+|DELETE FROM \w+|SELECT .{0,60}?FROM \w+)", words)
     return match.group(1) if match else words[:50]
 
