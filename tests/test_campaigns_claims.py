@@ -329,3 +329,105 @@ def test_a_late_answer_after_recovery_is_written_to_its_rows(db_url: str) -> Non
         refused.id: ("failed", None),
         other.id: ("unknown", None),
     }
+
+
+def test_looking_for_unknown_rows_on_a_healthy_run_writes_nothing(db_url: str) -> None:
+    """Before every claim the run's unknown rows that are due are taken for a look-up;
+    with none due (a healthy run) that is a read, not an UPDATE that writes nothing and
+    still fires the statement triggers. Rows that are due are still taken."""
+    from sqlalchemy import event
+
+    from campaigns.db import get_engine
+
+    run_id = _run(db_url, 3)
+    now = utcnow()
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.lstrip().split()[0].upper())
+
+    def take() -> list[claims.Unknown]:
+        statements.clear()
+        engine = get_engine(db_url)
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            with session_scope(db_url) as session:
+                return claims.take_unknown(
+                    session, run_id, 10, token="look", now=now, until=now + timedelta(minutes=1)
+                )
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+
+    assert take() == []
+    assert "UPDATE" not in statements
+    with session_scope(db_url) as session:
+        first, later = session.scalars(
+            select(Message.id).where(Message.run_id == run_id).order_by(Message.id).limit(2)
+        ).all()
+        session.execute(update(Message).where(Message.id == first).values(status="unknown"))
+        session.execute(
+            update(Message)
+            .where(Message.id == later)
+            .values(status="unknown", not_before=now + timedelta(hours=1))
+        )
+    assert [u.id for u in take()] == [first]
+    assert "UPDATE" in statements
+
+
+def test_a_claim_reads_the_pending_rows_through_the_run_status_index(pg_url: str) -> None:
+    """Halfway through a run, a claim finds the pending rows through the (run_id, status,
+    id) index. With status compared by equality PostgreSQL dropped it from the order (a
+    constant), the primary key gave the same order, and the planner walked the primary
+    key from the run's first id past every row already sent, on every claim."""
+    import json
+
+    from sqlalchemy import event
+
+    from campaigns.db import get_engine
+
+    run_id = _run(pg_url, 4000)
+    now = utcnow()
+    lease = now + timedelta(minutes=1)
+    for i in range(2):
+        with session_scope(pg_url) as session:
+            batch = claims.claim_batch(
+                session, run_id, 1000, token=f"t{i}", lease_until=lease, now=now
+            )
+            claims.close(session, f"t{i}")
+            claims.record(
+                session,
+                f"t{i}",
+                [claims.Sent(b.id, 1, f"m{b.id}", "SUCCESS", 1, Decimal("0.1")) for b in batch],
+                attempted_at=now,
+                now=now,
+            )
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.lstrip().startswith("UPDATE messages"):
+            seen.append((statement, parameters))
+
+    engine = get_engine(pg_url)
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with session_scope(pg_url) as session:
+            claims.claim_batch(session, run_id, 1000, token="t2", lease_until=lease, now=now)
+            session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    [(statement, parameters)] = seen
+    with engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()
+
+    def scans(node: dict[str, object]) -> list[tuple[str, str]]:
+        found = [(str(node.get("Index Name")), str(node.get("Parent Relationship")))]
+        for child in node.get("Plans", []):  # type: ignore[attr-defined]
+            found += scans(child)
+        return found
+
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    used = [name for name, _ in scans(plan[0]["Plan"]) if name != "None"]
+    # The chosen rows through the run/status index; only their own look-up by id on the
+    # primary key.
+    assert "ix_messages_run_status" in used, used
+    assert used.count("pk_messages") <= 1, used

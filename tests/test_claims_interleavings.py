@@ -402,21 +402,26 @@ def test_lease_recovery_costs_the_same_whatever_the_number_of_cancelled_runs(
 def test_rows_moved_out_of_a_claim_before_its_fence_are_left_alone_by_its_recovery(
     db_url: str,
 ) -> None:
-    """Right before the request, one row of the claim is suppressed (an opt-out arrived)
-    and one deferred (a send window, the frequency cap); the fence then covers the rest,
-    and the worker dies during the request. Recovery makes only the row that left
-    'unknown': the suppressed row stays suppressed, the deferred one keeps its time."""
+    """Right before the request, one row of the claim is suppressed (an opt-out arrived
+    after expansion) and one deferred (a send window, the frequency cap); the fence then
+    covers the rest, and the worker dies during the request. Recovery makes only the row
+    that left 'unknown': the suppressed row stays suppressed, the deferred one keeps its
+    time."""
     from campaigns.models import Suppression
 
     run_id = _expanded_run(db_url, 3)
+    with session_scope(db_url) as session:
+        first = session.scalar(
+            select(Message.phone).where(Message.run_id == run_id).order_by(Message.id)
+        )
+        session.add(Suppression(phone=first, reason="STOP"))
     with session_scope(db_url) as session:
         now = db_now(session)
         opted_out, later, leaving = claims.claim_batch(
             session, run_id, 3, token="moved", lease_until=now + timedelta(seconds=30), now=now
         )
+    assert (opted_out.opted_out, later.opted_out, leaving.opted_out) == (True, False, False)
     with session_scope(db_url) as session:
-        session.add(Suppression(phone=opted_out.phone, reason="STOP"))
-        session.flush()
         batch = claims.drop_suppressed(session, [opted_out, later, leaving], token="moved")
         assert batch == [later, leaving]
         until = now + timedelta(hours=1)

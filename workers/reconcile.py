@@ -61,9 +61,9 @@ def settle_ripe(
     # Taken for the look-up: other chains skip them until then (or until we give them back).
     until = now + timedelta(seconds=settings.lease_seconds)
     rows = claims.take_unknown(session, run.id, SETTLE_BATCH, token=token, now=now, until=until)
-    session.commit()
     if not rows:
         return 0
+    session.commit()
     found: dict[str, HistoryItem] = {}
     if client is not None:
         left = [r.attempted_at for r in rows if r.attempted_at is not None]
