@@ -11,8 +11,10 @@ expanded up front; then this process calls ``Dispatcher.dispatch_once`` (the bod
 dispatch task, built by the worker context as a worker builds it) until the run is done,
 under cProfile. Prints the worker's CPU per batch split by where it went, the SQL
 statements per batch (count and time waiting for their answers, grouped by their first
-words) and the profile's top functions. No broker: the task's own cost (Celery, Redis) is
-not in it, and ``bench/dispatch.py`` measures the whole path.
+words) and the profile's top functions; with either, the CPU the PostgreSQL backend spent
+on each kind of statement per batch (read from its ``/proc/<pid>/schedstat``, so the
+server must run on this host and be readable by this user). No broker: the task's own
+cost (Celery, Redis) is not in it, and ``bench/dispatch.py`` measures the whole path.
 """
 
 from __future__ import annotations
