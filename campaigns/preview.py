@@ -21,14 +21,16 @@ from campaigns.definition import CampaignDefinition
 from campaigns.expand import body_renderer
 from campaigns.models import Contact, ContactList, Suppression
 from campaigns.phones import region_of
+from campaigns.preview_sql import PREFIX, AudienceSql, Group
 from campaigns.pricing import PriceTable
-from campaigns.templates import placeholders
+from campaigns.templates import MissingField, placeholders, template_parts
 from clicksend.parts import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     MAX_SMS_PARTS,
     MAX_VOICE_PARTS,
     VOICE_CHARS_PER_PART,
+    by_length,
     sms_encoding,
     sms_parts,
     sms_units,
@@ -37,7 +39,7 @@ from clicksend.parts import (
 
 # Numbers sharing their first digits share a country; phonenumbers is asked once per
 # prefix (parsing each of a million numbers would take most of a minute).
-_COUNTRY_PREFIX = 8
+_COUNTRY_PREFIX = PREFIX
 STREAM_CHUNK = 10_000
 
 
@@ -213,13 +215,13 @@ _countries: dict[str, str | None] = {}
 def country_of(phone: str) -> str | None:
     """The number's country (ISO 3166), None when it has none. Numbers sharing their
     first digits share a country: phonenumbers is asked once per prefix."""
+    if not _is_e164(phone):  # before the prefix: "+1201555 0101" is not a US number
+        return None
     prefix = phone[:_COUNTRY_PREFIX]
     try:
         return _countries[prefix]
     except KeyError:
         pass
-    if not _is_e164(phone):
-        return None
     try:
         country = region_of(phone)
     except ValueError:
@@ -250,68 +252,140 @@ def preview(
     template_body: str | None = None,
     sample: int = 10,
     each: Callable[[str, str], None] | None = None,
+    row_by_row: bool = False,
 ) -> Preview:
     """The first ``sample`` recipients' messages and totals for the whole audience.
-    ``each(phone, body)`` is called for every message that would be sent."""
+    ``each(phone, body)`` is called for every message that would be sent.
+
+    A body of plain substitutions is judged by the database in groups
+    (``campaigns.preview_sql``), the recipients it cannot judge exactly row by row here;
+    ``each``, a provider template's variables or ``row_by_row`` take every recipient row
+    by row. Both ways give the same totals."""
     render = body_renderer(defn, template_body)
     defaults = dict(defn.message.defaults)
     used = template_names(defn, template_body)
-    names = [n for n in used if n not in defaults]
-    channel = defn.channel
-    totals = Totals()
-    shown: list[MessagePreview] = []
-    seen: set[str] = set()
-    missing_fields: dict[str, int] = dict.fromkeys(names, 0)
-    # Per country: recipients and parts; the cost is parts times the country's price,
-    # worked out once at the end.
-    recipients_by: dict[str | None, int] = {}
-    parts_by: dict[str | None, int] = {}
-    stmt = _audience_query(session, defn, used)
-    for row in session.execute(stmt) if stmt is not None else ():
-        totals.contacts += 1
-        phone: str = row[1]
-        if phone in seen:
-            totals.duplicates += 1
-            continue
-        seen.add(phone)
+    tally = _Tally(defn.channel, render, defaults, used, sample, each)
+    list_ids = audience_list_ids(session, defn)
+    parts = template_parts(render)
+    if (
+        row_by_row
+        or each is not None
+        or parts is None
+        or set(parts[1]) - {"phone_number"} != set(used)
+        or not list_ids
+        or len(tally.names) > 30  # one bit each in the database's count of missing fields
+    ):
+        stmt = _audience_query(session, defn, used)
+        for row in session.execute(stmt) if stmt is not None else ():
+            tally.contact(row[1], row[2], row[3:])
+        return tally.result(prices)
+    if sample:
+        # The first recipients, as the row-by-row preview shows them; their totals are
+        # the database's, below.
+        first = _Tally(defn.channel, render, defaults, used, sample, None)
+        stmt = _audience_query(session, defn, used)
+        assert stmt is not None
+        rows = session.execute(stmt.execution_options(yield_per=max(100, 2 * sample)))
+        try:
+            for row in rows:
+                first.contact(row[1], row[2], row[3:])
+                if len(first.shown) >= sample:
+                    break
+        finally:
+            rows.close()
+        tally.shown = first.shown
+        tally.sample = 0
+    try:
+        fixed = encode(defn.channel, tally.fixed()).parts
+    except MissingField:  # a field without a default: every body has a value of its own
+        fixed = 0
+    audience = AudienceSql(
+        session.get_bind().dialect.name == "postgresql",
+        list_ids,
+        parts[0],
+        parts[1],
+        defaults,
+        tally.names,
+        tally.part_count,
+        fixed,
+    )
+    odd = tally.groups(audience.groups(session))
+    if odd:
+        # Values only Python judges exactly: these recipients (first of their number)
+        # row by row.
+        for row in audience.odd_rows(session):
+            tally.recipient(row[1], row[2], row[3:])
+    return tally.result(prices)
+
+
+class _Tally:
+    """The totals (and the first ``sample`` messages) of recipients added one by one
+    (``contact``, ``recipient``) or in groups the database formed (``groups``)."""
+
+    def __init__(
+        self,
+        channel: str,
+        render: Callable[[dict[str, Any], dict[str, str]], str],
+        defaults: dict[str, str],
+        used: list[str],
+        sample: int,
+        each: Callable[[str, str], None] | None,
+    ) -> None:
+        self.channel, self.render, self.defaults, self.used = channel, render, defaults, used
+        self.names = [n for n in used if n not in defaults]
+        self.sample, self.each = sample, each
+        self.totals = Totals()
+        self.shown: list[MessagePreview] = []
+        self.seen: set[str] = set()
+        self.missing_fields: dict[str, int] = dict.fromkeys(self.names, 0)
+        # Per country: recipients and parts; the cost is parts times the country's price,
+        # worked out once at the end.
+        self.recipients_by: dict[str | None, int] = {}
+        self.parts_by: dict[str | None, int] = {}
+
+    def contact(self, phone: str, suppressed: bool, values: Any) -> None:
+        """One contact of the audience, in contact order: the first of its number counts."""
+        self.totals.contacts += 1
+        if phone in self.seen:
+            self.totals.duplicates += 1
+            return
+        self.seen.add(phone)
+        self.recipient(phone, suppressed, values)
+
+    def recipient(self, phone: str, suppressed: bool, values: Any) -> None:
+        """One recipient (the first contact of its number) and its fields' values, in the
+        order of ``used``."""
+        totals = self.totals
+        totals.recipients += 1
+        sample = len(self.shown) < self.sample
         country = country_of(phone)
         if country is None:
             totals.invalid += 1
-        if row[2]:
+        if suppressed:
             totals.suppressed += 1
-            if len(shown) < sample:
-                shown.append(_shown(phone, country, "suppressed", "", "number opted out"))
-            continue
-        fields = dict(zip(used, row[3:], strict=True))
+            if sample:
+                self.shown.append(_shown(phone, country, "suppressed", "", "number opted out"))
+            return
+        fields = dict(zip(self.used, values, strict=True))
         # A JSON number comes back as a number on SQLite: str() it, as rendering does.
-        missing = [n for n in names if fields[n] is None or not str(fields[n]).strip()]
+        missing = [n for n in self.names if fields[n] is None or not str(fields[n]).strip()]
         if missing:
             for name in missing:
-                missing_fields[name] += 1
+                self.missing_fields[name] += 1
             totals.failed += 1
-            if len(shown) < sample:
-                shown.append(_shown(phone, country, "failed", "", f"missing field {missing[0]}"))
-            continue
+            if sample:
+                self.shown.append(
+                    _shown(phone, country, "failed", "", f"missing field {missing[0]}")
+                )
+            return
         fields["phone_number"] = phone
-        body = render(fields, defaults)
-        enc = encode(channel, body)
-        parts = enc.parts
-        totals.messages += 1
-        totals.parts += parts
-        if parts > totals.max_parts:
-            totals.max_parts = parts
-        if enc.truncated:
-            totals.truncated += 1
-        if enc.encoding == "ucs2":
-            totals.ucs2 += 1
-        if not body.strip():
-            totals.empty += 1
-        recipients_by[country] = recipients_by.get(country, 0) + 1
-        parts_by[country] = parts_by.get(country, 0) + parts
-        if each is not None:
-            each(phone, body)
-        if len(shown) < sample:
-            shown.append(
+        body = self.render(fields, self.defaults)
+        enc = encode(self.channel, body)
+        self._messages(country, enc, not body.strip(), 1)
+        if self.each is not None:
+            self.each(phone, body)
+        if sample:
+            self.shown.append(
                 MessagePreview(
                     phone,
                     country,
@@ -319,17 +393,99 @@ def preview(
                     body,
                     enc.encoding,
                     enc.characters,
-                    parts,
+                    enc.parts,
                     enc.ucs2_char,
                 )
             )
-    totals.recipients = len(seen)
-    totals.missing_fields = {n: c for n, c in missing_fields.items() if c}
-    for country, count in recipients_by.items():
-        cost = prices.cost(channel, country, parts_by[country])
-        totals.by_country[country or "unknown"] = CountryTotal(count, parts_by[country], cost)
-        totals.estimate += cost
-    return Preview(channel, shown, totals)
+
+    def groups(self, groups: list[Group]) -> int:
+        """Add the database's groups; the number of recipients left to add row by row."""
+        totals = self.totals
+        odd = 0
+        for g in groups:
+            if g.by_prefix:  # countries: recipients and parts to send to each
+                if g.status not in ("s", "f", "m"):
+                    continue
+                assert g.phone is not None
+                country = country_of(g.phone)
+                if country is None:
+                    totals.invalid += g.count
+                if g.status == "m":
+                    self.recipients_by[country] = self.recipients_by.get(country, 0) + g.count
+                    self.parts_by[country] = self.parts_by.get(country, 0) + g.parts
+                continue
+            totals.contacts += g.count
+            if g.status == "d":
+                totals.duplicates += g.count
+            elif g.status == "u":
+                odd += g.count
+            else:
+                totals.recipients += g.count
+            if g.status == "s":
+                totals.suppressed += g.count
+            elif g.status == "f":
+                totals.failed += g.count
+                for i, name in enumerate(self.names):
+                    if g.missing >> i & 1:
+                        self.missing_fields[name] += g.count
+            elif g.status == "m":
+                if g.length is None:  # no value of its own: the literal text and defaults
+                    body = self.fixed()
+                    empty = not body.strip()
+                else:
+                    found = by_length(int(g.cls or 0), g.length)
+                    assert found is not None
+                    # A value of its own has a letter or digit: the body is not blank.
+                    body, empty = found, False
+                enc = encode(self.channel, body)
+                # The database's parts (its table from ``part_count``) are these.
+                assert enc.parts * g.count == g.parts, (enc, g)
+                totals.messages += g.count
+                totals.parts += g.parts
+                totals.max_parts = max(totals.max_parts, enc.parts)
+                if enc.truncated:
+                    totals.truncated += g.count
+                if enc.encoding == "ucs2":
+                    totals.ucs2 += g.count
+                if empty:
+                    totals.empty += g.count
+        return odd
+
+    def fixed(self) -> str:
+        """The body of a recipient with no value of its own in any placeholder."""
+        return self.render({}, self.defaults)
+
+    def part_count(self, cls: int, length: int) -> int:
+        """The parts of a body of ``cls`` (``sms_class``) and ``length``."""
+        body = by_length(cls, length)
+        return 0 if body is None else encode(self.channel, body).parts
+
+    def _messages(self, country: str | None, enc: Encoded, empty: bool, count: int) -> None:
+        totals = self.totals
+        parts = enc.parts * count
+        totals.messages += count
+        totals.parts += parts
+        if enc.parts > totals.max_parts:
+            totals.max_parts = enc.parts
+        if enc.truncated:
+            totals.truncated += count
+        if enc.encoding == "ucs2":
+            totals.ucs2 += count
+        if empty:
+            totals.empty += count
+        self.recipients_by[country] = self.recipients_by.get(country, 0) + count
+        self.parts_by[country] = self.parts_by.get(country, 0) + parts
+
+    def result(self, prices: PriceTable) -> Preview:
+        totals = self.totals
+        totals.missing_fields = {n: c for n, c in self.missing_fields.items() if c}
+        for country, count in self.recipients_by.items():
+            cost = prices.cost(self.channel, country, self.parts_by[country])
+            totals.by_country[country or "unknown"] = CountryTotal(
+                count, self.parts_by[country], cost
+            )
+            totals.estimate += cost
+        return Preview(self.channel, self.shown, totals)
 
 
 def _shown(phone: str, country: str | None, status: str, body: str, error: str) -> MessagePreview:

@@ -82,3 +82,32 @@ def voice_parts(body: str) -> int:
     if not body:
         return 0
     return min(math.ceil(len(body) / VOICE_CHARS_PER_PART), MAX_VOICE_PARTS)
+
+
+# How far a text's characters decide an SMS by its length alone (``sms_class``); a body's
+# class is the highest of its pieces' (so a body rendered elsewhere, in SQL, is classed
+# from its literal text and its values).
+BASIC = 0  # basic GSM-7 only: one septet each
+EXTENDED = 1  # GSM-7 with an extension character (two septets, never split across parts)
+WIDE = 2  # a character outside GSM 03.38 (UCS-2) and none beyond the BMP: one unit each
+ASTRAL = 3  # a character beyond the BMP (two UTF-16 units, never split across parts)
+
+
+def sms_class(text: str) -> int:
+    """``BASIC``, ``EXTENDED``, ``WIDE`` or ``ASTRAL`` (see above)."""
+    if GSM7_BASIC.issuperset(text):
+        return BASIC
+    if any(ord(ch) > 0xFFFF for ch in text):
+        return ASTRAL
+    return EXTENDED if GSM7_CHARS.issuperset(text) else WIDE
+
+
+def by_length(cls: int, length: int) -> str | None:
+    """A body of class ``cls`` and ``length`` characters that encodes as every other such
+    body does (encoding, units, parts): ``BASIC`` and ``WIDE`` bodies differ in nothing
+    else. None for the classes whose parts depend on where the two-unit characters are."""
+    if cls == BASIC:
+        return "a" * length
+    if cls == WIDE and length > 0:
+        return "\u2019" + "a" * (length - 1)
+    return None
