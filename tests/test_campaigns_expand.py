@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -293,3 +294,31 @@ def test_rows_the_database_renders_are_the_rows_python_renders(
         assert report.messages == len(expected)
         # Row by row: the two chunks holding values of the last eight kinds, no other.
         assert len(in_python) == 16
+
+
+def test_the_database_reads_each_contacts_fields_once_per_row(pg_url: str) -> None:
+    """A chunk the database renders takes each field out of the contact's JSON once, in
+    the scan of the contacts: the body, the status and the error all test the field,
+    and each of those uses would otherwise parse the whole JSON again."""
+    from sqlalchemy import text
+
+    from campaigns.expand import _SqlChunks
+    from campaigns.templates import compile_template, template_parts
+
+    list_id = seed_list(pg_url, "a", us_numbers(3))
+    _, run_id = seed_campaign(pg_url, ["a"])
+    parts = template_parts(compile_template("Hi {first_name} of {city}"))
+    assert parts is not None
+    with session_scope(pg_url) as session:
+        chunks = _SqlChunks(session, run_id, [list_id], parts, {"city": "town"}, 8)
+        statement, params = chunks.insert(0, 10**9)
+        (plan,) = session.execute(
+            text("EXPLAIN (VERBOSE, FORMAT JSON) " + statement.text), params
+        ).one()
+
+    def nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(n for child in node.get("Plans", []) for n in nodes(child))]
+
+    (scan,) = [n for n in nodes(plan[0]["Plan"]) if n.get("Relation Name") == "contacts"]
+    assert "c.fields" not in scan["Output"]  # the JSON itself does not leave the scan
+    assert {"(c.fields -> 'first_name'::text)", "(c.fields -> 'city'::text)"} <= set(scan["Output"])
