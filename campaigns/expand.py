@@ -8,7 +8,8 @@ commits with its rows, so a second expansion starts after the last contact writt
 
 A run with no per-recipient plan and a body of plain substitutions is rendered by the
 database: each chunk is one INSERT ... SELECT from the contacts with the suppression join,
-and on PostgreSQL two chunks are written at once on two connections (``_in_sql``).
+and on PostgreSQL a run over one list has two chunks written at once on two connections
+(``_in_sql``).
 """
 
 from __future__ import annotations
@@ -278,14 +279,17 @@ def _in_sql(
     that needs Python goes by ``python_chunk``): "done", "stopped" if the run stopped
     wanting them, "yielded" after the chunk that ended the expansion's turn.
 
-    PostgreSQL writes the next chunk on a second connection while the one before finishes
-    (both cores at work: the backend's insert is the cost, not Python's); chunks still
-    commit one after the other in contact order, each after its run status check, so a
-    resumed expansion may start after the last contact written. The first chunk commits
-    alone, so sending may start as soon as it can.
+    PostgreSQL writes the next chunk of a one-list run on a second connection while the
+    one before finishes (both cores at work: the backend's insert is the cost, not
+    Python's); chunks still commit one after the other in contact order, each after its
+    run status check, so a resumed expansion may start after the last contact written.
+    The first chunk commits alone, so sending may start as soon as it can.
     """
     sessions = [session]
-    if writer.postgres:
+    # Two chunks at once only over one list, whose numbers are unique: over several, a
+    # later chunk may write a number first and the earlier one wait on its transaction,
+    # which commits after the earlier one (a hang, and the wrong contact kept).
+    if writer.postgres and len(chunks.list_ids) == 1:
         sessions.append(Session(bind=session.get_bind()))
     pool = ThreadPoolExecutor(max_workers=len(sessions))
     # The chunk being written: its write, its session and its size.
@@ -419,6 +423,7 @@ class _SqlChunks:
         postgres = session.get_bind().dialect.name == "postgresql"
         literals, names = parts
         unique = list(dict.fromkeys(names))
+        self.list_ids = list_ids
         ids = ", ".join(str(int(i)) for i in list_ids)
         # SQLite: "+" keeps the (list_id, phone) index out, as in _ContactReader.
         where = f"{'' if postgres else '+'}c.list_id IN ({ids}) AND c.id > :after"

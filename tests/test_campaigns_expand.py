@@ -322,3 +322,36 @@ def test_the_database_reads_each_contacts_fields_once_per_row(pg_url: str) -> No
     (scan,) = [n for n in nodes(plan[0]["Plan"]) if n.get("Relation Name") == "contacts"]
     assert "c.fields" not in scan["Output"]  # the JSON itself does not leave the scan
     assert {"(c.fields -> 'first_name'::text)", "(c.fields -> 'city'::text)"} <= set(scan["Output"])
+
+
+def test_lists_sharing_a_number_across_chunks_neither_hang_nor_change_the_kept_contact(
+    pg_url: str,
+) -> None:
+    """Over two lists, the number of list a's last contact of a chunk is list b's first of
+    the next. Written on two connections at once, the later chunk took the number first and
+    the earlier one waited on its transaction, which commits only after the earlier one:
+    the expansion hung. (``lock_timeout`` turns the hang into an error here.)"""
+    from sqlalchemy import create_engine, text
+
+    chunk = 4000
+    a = us_numbers(2 * chunk)
+    b = [a[-1], *us_numbers(chunk - 1, start=2 * chunk)]
+    seed_list(pg_url, "a", a)
+    seed_list(pg_url, "b", b)
+    _, run_id = seed_campaign(pg_url, ["a", "b"])
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        name = conn.scalar(text("SELECT current_database()"))
+        conn.execute(text(f"ALTER DATABASE \"{name}\" SET lock_timeout = '10s'"))
+    admin.dispose()
+    from campaigns.db import get_engine
+
+    get_engine(pg_url).dispose()  # new connections take the setting
+    with session_scope(pg_url) as session:
+        report = expand_run(session, run_id, chunk_size=chunk)
+    assert (report.messages, report.duplicates_removed) == (3 * chunk - 1, 1)
+    with session_scope(pg_url) as session:
+        kept = session.scalar(
+            select(Message.body).where(Message.run_id == run_id, Message.phone == a[-1])
+        )
+    assert kept == f"Hi N{2 * chunk - 1}, 20% off"  # list a's contact, the first of the two
