@@ -661,8 +661,11 @@ def _settle_unnest(
     unnested = ["CAST(:a_id AS bigint[])", *(f":a_{c}" for c in varying)]
     unnested += [f"array_fill(CAST(:g_{g} AS text), ARRAY[CAST(:n AS integer)])" for g in guards]
     sets = [f"{c} = v.{c}" for c in varying] + [f"{c} = :c_{c}" for c in constant]
-    # m.id = ANY(...) gives the planner an index path of the right size.
-    conditions = ["m.id = ANY(CAST(:a_id AS bigint[]))", "m.id = v.id"]
+    # m.id = ANY(...) gives the planner an index path of the right size. The cast in a
+    # subquery of its own, run once: in the condition itself, a sequential scan (a new
+    # run's table, before its statistics) parsed the list again for every row it read.
+    ids_once = "CAST((SELECT CAST(:a_id AS bigint[])) AS bigint[])"
+    conditions = [f"m.id = ANY({ids_once})", "m.id = v.id"]
     conditions += [f"m.{col} = v.{g}" for g, (col, _) in guards.items()]
     stmt = text(
         f"UPDATE messages AS m SET {', '.join(sets)} "
