@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -381,8 +382,6 @@ def test_a_claim_reads_the_pending_rows_through_the_run_status_index(pg_url: str
     key from the run's first id past every row already sent, on every claim."""
     import json
 
-    from sqlalchemy import event
-
     from campaigns.db import get_engine
 
     run_id = _run(pg_url, 4000)
@@ -401,22 +400,12 @@ def test_a_claim_reads_the_pending_rows_through_the_run_status_index(pg_url: str
                 attempted_at=now,
                 now=now,
             )
-    seen: list[tuple[str, object]] = []
 
-    def keep(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
-        if statement.lstrip().startswith("UPDATE messages"):
-            seen.append((statement, parameters))
+    def claim(session: Session) -> None:
+        claims.claim_batch(session, run_id, 1000, token="t2", lease_until=lease, now=now)
 
-    engine = get_engine(pg_url)
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        with session_scope(pg_url) as session:
-            claims.claim_batch(session, run_id, 1000, token="t2", lease_until=lease, now=now)
-            session.rollback()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = seen
-    with engine.connect() as conn:
+    statement, parameters = _the_statement(pg_url, "UPDATE messages", claim)
+    with get_engine(pg_url).connect() as conn:
         plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()
 
     def scans(node: dict[str, object]) -> list[tuple[str, str]]:
@@ -440,8 +429,6 @@ def test_a_result_parses_its_list_of_ids_once_whatever_the_plan(pg_url: str) -> 
     messages. The list must be a value computed once, whatever scan the planner picks."""
     import json
 
-    from sqlalchemy import event
-
     from campaigns.db import get_engine
 
     run_id = _run(pg_url, 3000)
@@ -451,28 +438,13 @@ def test_a_result_parses_its_list_of_ids_once_whatever_the_plan(pg_url: str) -> 
             session, run_id, 1000, token="t", lease_until=now + timedelta(minutes=1), now=now
         )
         claims.close(session, "t")
-    seen: list[tuple[str, object]] = []
 
-    def keep(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
-        if statement.lstrip().startswith("UPDATE messages AS m"):
-            seen.append((statement, parameters))
+    def record(session: Session) -> None:
+        sent = [claims.Sent(b.id, 1, f"m{b.id}", "SUCCESS", 1, Decimal("0.1")) for b in batch]
+        claims.record(session, "t", sent, attempted_at=now, now=now)
 
-    engine = get_engine(pg_url)
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        with session_scope(pg_url) as session:
-            claims.record(
-                session,
-                "t",
-                [claims.Sent(b.id, 1, f"m{b.id}", "SUCCESS", 1, Decimal("0.1")) for b in batch],
-                attempted_at=now,
-                now=now,
-            )
-            session.rollback()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    [(statement, parameters)] = seen
-    with engine.connect() as conn:
+    statement, parameters = _the_statement(pg_url, "UPDATE messages AS m", record)
+    with get_engine(pg_url).connect() as conn:
         # The plan of a table without statistics: a sequential scan of messages.
         conn.exec_driver_sql("SET enable_indexscan = off")
         conn.exec_driver_sql("SET enable_bitmapscan = off")
@@ -496,3 +468,28 @@ def test_a_result_parses_its_list_of_ids_once_whatever_the_plan(pg_url: str) -> 
     # A text value turned into bigint[] by its type's input function (through cstring)
     # in a filter is run again for each row the scan reads.
     assert "cstring" not in str(scan.get("Filter")), scan.get("Filter")
+
+
+def _the_statement(url: str, starts: str, action: Callable[[Session], None]) -> tuple[str, object]:
+    """The one statement beginning with ``starts`` that ``action`` runs (rolled back
+    after), with its parameters, to read its plan."""
+    from sqlalchemy import event
+
+    from campaigns.db import get_engine
+
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        if statement.lstrip().startswith(starts):
+            seen.append((statement, parameters))
+
+    engine = get_engine(url)
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with session_scope(url) as session:
+            action(session)
+            session.rollback()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    [found] = seen
+    return found
