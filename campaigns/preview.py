@@ -381,7 +381,7 @@ class _Tally:
         fields["phone_number"] = phone
         body = self.render(fields, self.defaults)
         enc = encode(self.channel, body)
-        self._messages(country, enc, not body.strip(), 1)
+        self._message(country, enc, not body.strip())
         if self.each is not None:
             self.each(phone, body)
         if sample:
@@ -440,15 +440,8 @@ class _Tally:
                 enc = encode(self.channel, body)
                 # The database's parts (its table from ``part_count``) are these.
                 assert enc.parts * g.count == g.parts, (enc, g)
-                totals.messages += g.count
-                totals.parts += g.parts
-                totals.max_parts = max(totals.max_parts, enc.parts)
-                if enc.truncated:
-                    totals.truncated += g.count
-                if enc.encoding == "ucs2":
-                    totals.ucs2 += g.count
-                if empty:
-                    totals.empty += g.count
+                # Countries: from this group's prefix grouping, above.
+                self._encoded(enc, empty, g.count)
         return odd
 
     def fixed(self) -> str:
@@ -460,11 +453,16 @@ class _Tally:
         body = by_length(cls, length)
         return 0 if body is None else encode(self.channel, body).parts
 
-    def _messages(self, country: str | None, enc: Encoded, empty: bool, count: int) -> None:
+    def _message(self, country: str | None, enc: Encoded, empty: bool) -> None:
+        self._encoded(enc, empty, 1)
+        self.recipients_by[country] = self.recipients_by.get(country, 0) + 1
+        self.parts_by[country] = self.parts_by.get(country, 0) + enc.parts
+
+    def _encoded(self, enc: Encoded, empty: bool, count: int) -> None:
+        """``count`` messages encoded as ``enc``, in the totals (not yet by country)."""
         totals = self.totals
-        parts = enc.parts * count
         totals.messages += count
-        totals.parts += parts
+        totals.parts += enc.parts * count
         if enc.parts > totals.max_parts:
             totals.max_parts = enc.parts
         if enc.truncated:
@@ -473,8 +471,6 @@ class _Tally:
             totals.ucs2 += count
         if empty:
             totals.empty += count
-        self.recipients_by[country] = self.recipients_by.get(country, 0) + count
-        self.parts_by[country] = self.parts_by.get(country, 0) + parts
 
     def result(self, prices: PriceTable) -> Preview:
         totals = self.totals
