@@ -286,10 +286,11 @@ def _in_sql(
     The first chunk commits alone, so sending may start as soon as it can.
     """
     sessions = [session]
-    # Two chunks at once only over one list, whose numbers are unique: over several, a
-    # later chunk may write a number first and the earlier one wait on its transaction,
-    # which commits after the earlier one (a hang, and the wrong contact kept).
-    if writer.postgres and len(chunks.list_ids) == 1:
+    # Two chunks at once only while no row can collide (``writer.direct``: one list, whose
+    # numbers are unique): over several, a later chunk may write a number first and the
+    # earlier one wait on its transaction, which commits after the earlier one (a hang,
+    # and the wrong contact kept).
+    if writer.direct:
         sessions.append(Session(bind=session.get_bind()))
     pool = ThreadPoolExecutor(max_workers=len(sessions))
     # The chunk being written: its write, its session and its size.
@@ -423,7 +424,6 @@ class _SqlChunks:
         postgres = session.get_bind().dialect.name == "postgresql"
         literals, names = parts
         unique = list(dict.fromkeys(names))
-        self.list_ids = list_ids
         ids = ", ".join(str(int(i)) for i in list_ids)
         # SQLite: "+" keeps the (list_id, phone) index out, as in _ContactReader.
         where = f"{'' if postgres else '+'}c.list_id IN ({ids}) AND c.id > :after"
