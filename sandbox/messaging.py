@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -143,18 +143,19 @@ def select_history(state: SandboxState, kind: str, query: dict[str, str] | Any) 
     date_to = int_param(query, "date_to")
     terms = _terms(query.get("q", ""))
     with state.lock:
-        source: Iterable[Message] = _window(state.order, date_from, date_to)
+        # The window of the kind's own list is exactly the answer without ``q``.
+        chosen = _window(state.by_kind.get(kind, []), date_from, date_to)
         to_terms = [v for n, v in terms if n == "to"]
         if to_terms:  # an index look-up instead of a scan: reconciliation asks per number
-            source = list(state.by_recipient.get(to_terms[0], ()))
-        chosen = [
-            m
-            for m in source
-            if m.kind == kind
-            and (date_from is None or m.date >= date_from)
-            and (date_to is None or m.date <= date_to)
-            and (not terms or _matches(m, terms))
-        ]
+            chosen = [
+                m
+                for m in state.by_recipient.get(to_terms[0], ())
+                if m.kind == kind
+                and (date_from is None or m.date >= date_from)
+                and (date_to is None or m.date <= date_to)
+            ]
+        if terms:
+            chosen = [m for m in chosen if _matches(m, terms)]
     if query.get("order_by", "").lower().endswith("desc"):
         chosen.reverse()
     return chosen

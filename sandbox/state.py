@@ -91,6 +91,8 @@ class SandboxState:
             self.by_recipient: dict[str, list[Message]] = {}
             self.by_custom_string: dict[str, list[Message]] = {}
             self.order: list[Message] = []  # in acceptance order, for history
+            # The same per kind: a history page is a slice of it, not a scan of every message.
+            self.by_kind: dict[str, list[Message]] = {}
             self.receipts: list[Receipt] = []
             self.push_queue: deque[tuple[float, int, Receipt]] = deque()
             self.inbound: list[Inbound] = []
@@ -142,6 +144,7 @@ class SandboxState:
         self.by_recipient.setdefault(message.to, []).append(message)
         self.by_custom_string.setdefault(message.custom_string, []).append(message)
         self.order.append(message)
+        self.by_kind.setdefault(message.kind, []).append(message)
         self.stats.messages_accepted += 1
         if message.scheduled:
             self._plan(message.send_at, message.message_id)

@@ -109,6 +109,7 @@ class FakeProvider:
             for item in self.history_items
             if (date_from is None or (item.date or 0) >= date_from)
             and (date_to is None or (item.date or 0) <= date_to)
+            and (q is None or not q.startswith("to:") or item.to == q[3:])
         ]
         yield from window[(first_page - 1) * limit :]
 

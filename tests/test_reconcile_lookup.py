@@ -8,7 +8,8 @@ import httpx
 from clicksend.client import ClickSendClient
 from clicksend.pagination import paginate
 from sandbox.config import SandboxConfig
-from sandbox.server import start_in_thread
+from sandbox.server import SandboxHandle, start_in_thread
+from tests.seed import us_numbers
 from workers.gates import LimiterGate
 from workers.ratelimit import LocalRateLimiter
 from workers.reconcile import _look_up
@@ -40,3 +41,58 @@ def test_a_look_up_under_a_tight_provider_limit_finishes() -> None:
         assert stats["rate_limited"] > 0  # the walk did meet the limit
     finally:
         handle.stop()
+
+
+def test_numbers_the_provider_never_took_are_asked_for_by_number_not_by_walking_the_window() -> (
+    None
+):
+    """A dead worker's batch the provider never took: its rows are not in a window that
+    holds a whole run's history (300,000 messages: 3,000 pages). Walking to the window's
+    end for them took longer than the run; asking for each number costs a request each."""
+    handle = start_in_thread(SandboxConfig(api_key="lookup-key"))
+    try:
+        sent = us_numbers(20_000)  # 200 pages of history
+        never = us_numbers(4, start=100_000)
+        late = sent[-3:]  # found on the walk's last page: asked for by number first
+        with ClickSendClient(handle.base_url, "sandbox", "lookup-key", timeout=30) as client:
+            for i in range(0, len(sent), 1000):
+                client.send_sms(
+                    [{"to": p, "body": "hi", "custom_string": "run-k"} for p in sent[i : i + 1000]]
+                )
+            before = _history_requests(handle)
+            found = _look_up(client, "sms", "run-k", {*never, *late}, 0, 2**31)
+        assert set(found) == set(late)
+        assert all(found[p].custom_string == "run-k" for p in late)
+        wanted = len(never) + len(late)
+        # At most a page walked per number still missing, then one request per number.
+        assert _history_requests(handle) - before <= 2 * wanted
+    finally:
+        handle.stop()
+
+
+def test_a_number_asked_for_matches_only_the_runs_own_message() -> None:
+    """The number had messages of other runs in the window: only this run's counts."""
+    handle = start_in_thread(SandboxConfig(api_key="lookup-key"))
+    try:
+        filler = us_numbers(2000)
+        target = us_numbers(1, start=100_000)[0]
+        with ClickSendClient(handle.base_url, "sandbox", "lookup-key", timeout=30) as client:
+            client.send_sms([{"to": target, "body": "a", "custom_string": "run-other"}])
+            for i in range(0, len(filler), 1000):
+                client.send_sms(
+                    [
+                        {"to": p, "body": "hi", "custom_string": "run-x"}
+                        for p in filler[i : i + 1000]
+                    ]
+                )
+            assert _look_up(client, "sms", "run-k", {target}, 0, 2**31) == {}
+            client.send_sms([{"to": target, "body": "b", "custom_string": "run-k"}])
+            found = _look_up(client, "sms", "run-k", {target}, 0, 2**31)
+        assert found[target].custom_string == "run-k"
+    finally:
+        handle.stop()
+
+
+def _history_requests(handle: SandboxHandle) -> int:
+    stats = httpx.get(f"{handle.root_url}/_sandbox/stats", timeout=10).json()
+    return int(stats["requests_by_endpoint"].get("GET /v3/sms/history", 0))

@@ -27,8 +27,20 @@ def send_batch(
 
 
 def history(
-    client: ClickSendClient, channel: str, date_from: int, date_to: int, first_page: int = 1
+    client: ClickSendClient,
+    channel: str,
+    date_from: int,
+    date_to: int,
+    first_page: int = 1,
+    *,
+    q: str | None = None,
 ) -> Iterator[HistoryItem]:
+    """The channel's history in the window; ``q`` (ClickSend's search) only for SMS,
+    the one history that documents it."""
+    if q is not None:
+        if channel != "sms":
+            raise ValueError(f"{channel} history has no search")
+        return client.sms_history(date_from=date_from, date_to=date_to, q=q, first_page=first_page)
     if channel == "mms":
         return client.mms_history(date_from=date_from, date_to=date_to, first_page=first_page)
     if channel == "voice":

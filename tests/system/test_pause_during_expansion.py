@@ -41,6 +41,20 @@ def _messages(url: str, run_id: int) -> int:
     return sum(status_counts(url, run_id).values())
 
 
+def _wait_for_the_end(url: str, campaign_id: int, run_id: int) -> None:
+    """Within the test's own timeout, so a run that does not end says where it stands."""
+    try:
+        wait_for(
+            lambda: _status(url, campaign_id) in ("completed", "failed", "cancelled"),
+            300,
+            what="the run to end",
+        )
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}: run {_status(url, campaign_id)}, messages {status_counts(url, run_id)}"
+        ) from None
+
+
 def test_pause_in_the_first_second_then_resume_sends_everyone_once(
     pg_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
@@ -67,11 +81,7 @@ def test_pause_in_the_first_second_then_resume_sends_everyone_once(
                 clarion(env, "campaign", "resume", str(campaign_id))
                 # The rows that exist are sent first; the run must not be called complete
                 # then, and the rest of the audience must still be expanded and sent.
-                wait_for(
-                    lambda: _status(pg_url, campaign_id) in ("completed", "failed", "cancelled"),
-                    600,
-                    what="the run to end",
-                )
+                _wait_for_the_end(pg_url, campaign_id, run.id)
                 time.sleep(2)  # an expansion still writing would show as rows left pending
         assert status_counts(pg_url, run.id) == {"sent": len(phones)}
         _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
@@ -108,10 +118,6 @@ def test_resume_takes_a_dead_expansion_up_again_at_once(
                 )
                 back = time.monotonic() - resumed
                 assert back < EXPANSION_BACK_WITHIN, f"the expansion came back {back:.1f} s late"
-                wait_for(
-                    lambda: _status(pg_url, campaign_id) in ("completed", "failed", "cancelled"),
-                    600,
-                    what="the run to end",
-                )
+                _wait_for_the_end(pg_url, campaign_id, run.id)
         assert status_counts(pg_url, run.id) == {"sent": len(phones)}
         _assert_exactly_once(pg_url, sandbox, campaign_id, phones)
