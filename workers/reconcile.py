@@ -21,6 +21,7 @@ import logging
 import math
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -143,6 +144,7 @@ def _look_up(
     raise HeldBackError(f"history look-up: still rate limited after {look.seen} entries")
 
 
+@dataclass
 class _LookUp:
     """One look-up and how far it got.
 
@@ -155,21 +157,16 @@ class _LookUp:
     size beforehand. MMS and voice history document no search: their walk goes to the end.
     """
 
-    def __init__(
-        self,
-        client: ClickSendClient,
-        channel: str,
-        key: str,
-        wanted: set[str],
-        date_from: int,
-        date_to: int,
-    ) -> None:
-        self.client, self.channel, self.key = client, channel, key
-        self.wanted, self.date_from, self.date_to = wanted, date_from, date_to
-        self.found: dict[str, HistoryItem] = {}
-        self.seen = 0  # entries the walk read
-        self.searching = False
-        self.asked: set[str] = set()  # numbers whose search is over
+    client: ClickSendClient
+    channel: str
+    key: str
+    wanted: set[str]
+    date_from: int
+    date_to: int
+    found: dict[str, HistoryItem] = field(default_factory=dict)
+    seen: int = 0  # entries the walk read
+    searching: bool = False
+    asked: set[str] = field(default_factory=set)  # numbers whose search is over
 
     def run(self) -> dict[str, HistoryItem]:
         if not self.searching:
