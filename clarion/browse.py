@@ -1,6 +1,7 @@
 """Commands that look things up: campaign list and show, lists list, show, export and
-delete, opt-outs, and the export of a run's messages. Registered on the CLI's apps by
-``clarion.cli``; each imports the database layer only when it runs."""
+delete, opt-outs, and the export of a run's messages. Registered on the CLI's command
+groups (``clarion.apps``) when ``clarion.cli`` imports this module; each imports the
+database layer only when it runs."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
-from clarion.cli import (
+from clarion.apps import (
     JsonOpt,
-    _db_url,
-    _fail,
     app,
     campaign_app,
     console,
+    db_url,
+    fail,
     get_settings,
     lists_app,
     messages_app,
@@ -65,7 +66,7 @@ def campaign_list(
     from campaigns.models import Campaign
     from campaigns.runs import latest_run
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         query = select(Campaign).order_by(Campaign.id)
         if status:
             query = query.where(Campaign.status == status)
@@ -117,7 +118,7 @@ def campaign_show(campaign_id: int, json_out: JsonOpt = False) -> None:
     from clarion.display import print_stats
 
     try:
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             campaign = get_campaign(session, campaign_id)
             runs = list(session.scalars(select(Run).where(Run.campaign_id == campaign_id)))
             data: dict[str, Any] = {
@@ -138,7 +139,7 @@ def campaign_show(campaign_id: int, json_out: JsonOpt = False) -> None:
             }
             latest = run_stats(session, runs[-1].id) if runs else None
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         data["latest_run"] = latest.to_json() if latest else None
         console.print_json(json.dumps(data))
@@ -174,14 +175,14 @@ def messages_export(
     from campaigns.exports import FilterError, messages_csv
     from campaigns.models import Run
 
-    url = _db_url()
+    url = db_url()
     with session_scope(url) as session:
         if session.get(Run, run_id) is None:
-            raise _fail(f"run {run_id}: no such run")
+            raise fail(f"run {run_id}: no such run")
     try:
         _write(messages_csv(url, run_id, status), out)
     except FilterError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if out is not None:
         console.print(f"run {run_id}: messages written to {out}")
 
@@ -199,7 +200,7 @@ def _find_list(session: Any, ref: str) -> Any:
     )
     found = session.scalars(query).first()
     if found is None:
-        raise _fail(f"list {ref}: no such list")
+        raise fail(f"list {ref}: no such list")
     return found
 
 
@@ -210,7 +211,7 @@ def lists_list(json_out: JsonOpt = False) -> None:
 
     from campaigns.models import Contact, ContactList
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         counts = dict(
             session.execute(select(Contact.list_id, func.count()).group_by(Contact.list_id)).all()
         )
@@ -247,7 +248,7 @@ def lists_show(
 
     from campaigns.models import Contact
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         lst = _find_list(session, ref)
         total = session.scalar(select(func.count()).where(Contact.list_id == lst.id)) or 0
         first = [
@@ -283,7 +284,7 @@ def lists_export(
     """A list as CSV, in the import's format."""
     from campaigns.exports import contacts_csv
 
-    url = _db_url()
+    url = db_url()
     with session_scope(url) as session:
         list_id = _find_list(session, ref).id
     _write(contacts_csv(url, list_id), out)
@@ -301,13 +302,13 @@ def lists_delete(
 
     from campaigns.models import Campaign, Contact
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         lst = _find_list(session, ref)
         for campaign in session.scalars(
             select(Campaign).where(Campaign.status.in_(("draft", "active", "paused")))
         ):
             if lst.name in (campaign.definition.get("audience", {}).get("lists") or []):
-                raise _fail(
+                raise fail(
                     f"list {lst.name}: campaign {campaign.id} ({campaign.name}) uses it; "
                     "cancel or delete that campaign first"
                 )
@@ -334,7 +335,7 @@ def optouts_list(
 
     from campaigns.models import Suppression
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         query = select(Suppression).order_by(Suppression.id.desc())
         if phone:
             digits = "".join(c for c in phone if c.isdigit())
@@ -362,10 +363,10 @@ def optouts_add(
     from campaigns.phones import InvalidPhone
 
     try:
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             number, added = add_suppression(session, phone, get_settings().default_region, reason)
     except InvalidPhone as exc:
-        raise _fail(f"phone: {exc}") from None
+        raise fail(f"phone: {exc}") from None
     console.print(f"{number} {'is now suppressed' if added else 'was suppressed already'}")
 
 
@@ -376,12 +377,12 @@ def optouts_remove(phone: str) -> None:
     from campaigns.phones import InvalidPhone
 
     try:
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             number = remove_suppression(session, phone, get_settings().default_region)
     except InvalidPhone as exc:
-        raise _fail(f"phone: {exc}") from None
+        raise fail(f"phone: {exc}") from None
     if number is None:
-        raise _fail(f"{phone} is not suppressed")
+        raise fail(f"{phone} is not suppressed")
     console.print(f"{number} is no longer suppressed")
 
 
@@ -396,11 +397,11 @@ def optouts_import(
     try:
         with (
             file.open(encoding="utf-8-sig", newline="") as fh,
-            session_scope(_db_url()) as session,
+            session_scope(db_url()) as session,
         ):
             report = import_suppressions(session, fh, get_settings().default_region)
     except ValueError as exc:
-        raise _fail(f"{file}: {exc}") from None
+        raise fail(f"{file}: {exc}") from None
     if json_out:
         console.print_json(json.dumps(report.to_json()))
         return

@@ -6,60 +6,26 @@ import gc
 import json
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from config.settings import Settings
-
-app = typer.Typer(help="Bulk SMS, MMS and voice campaigns through ClickSend.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-lists_app = typer.Typer(help="Contact lists.", no_args_is_help=True)
-campaign_app = typer.Typer(help="Campaigns and their runs.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(lists_app, name="lists")
-app.add_typer(campaign_app, name="campaign")
-
-console = Console()
-err_console = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-# The database layer (SQLAlchemy), the settings (pydantic) and Celery are imported where a
-# command needs them, not at start-up, so `clarion --help` answers at once.
-def get_settings() -> Settings:
-    from config.settings import get_settings as settings
-
-    return settings()
-
-
-def session_scope(url: str) -> AbstractContextManager[Session]:
-    from campaigns.db import session_scope as scope
-
-    return scope(url)
-
-
-def _fail(message: str) -> typer.Exit:
-    # soft_wrap: one line however narrow the terminal, for people and for scripts.
-    err_console.print(f"[red]error:[/red] {message}", soft_wrap=True)
-    return typer.Exit(code=1)
-
-
-def _db_url() -> str:
-    """The database URL; an embedded SQLite file is migrated on first use."""
-    url = get_settings().database_url
-    if url.startswith("sqlite"):
-        from campaigns.migrate import upgrade
-
-        upgrade(url)
-    return url
+from clarion.apps import (
+    JsonOpt,
+    app,
+    campaign_app,
+    console,
+    db_app,
+    db_url,
+    err_console,
+    fail,
+    get_settings,
+    lists_app,
+    messages_app,
+    session_scope,
+)
 
 
 def _embedded() -> bool:
@@ -115,7 +81,7 @@ def lists_import(
 
     try:
         report = run_import(
-            _db_url(),
+            db_url(),
             file,
             list_name,
             region or get_settings().default_region,
@@ -125,7 +91,7 @@ def lists_import(
     except (CsvFormatError, ValueError) as exc:
         # A file-level problem (no phone_number column, unreadable header, bad region):
         # nothing was imported. Row-level problems never get here; they are in the report.
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         console.print_json(json.dumps(report))
 
@@ -143,7 +109,7 @@ def lists_sync(
     from campaigns.sync import sync_list
     from clarion.importing import print_report
 
-    with _client() as client, session_scope(_db_url()) as session:
+    with _client() as client, session_scope(db_url()) as session:
         report = sync_list(
             session,
             client,
@@ -178,7 +144,7 @@ def account(json_out: JsonOpt = False) -> None:
         with _client() as client:
             acct = client.account()
     except ClickSendError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     data = {"username": acct.username, "balance": str(acct.balance), "currency": acct.currency}
     if json_out:
         console.print_json(json.dumps(data))
@@ -232,7 +198,7 @@ def campaign_create(
 
     try:
         defn = load_definition(file)
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             campaign = create_campaign(
                 session, definition_to_json(defn), unique_name=True, replace=replace
             )
@@ -241,11 +207,11 @@ def campaign_create(
             print_findings(err_console, checked)
             if checked.errors:
                 session.rollback()
-                raise _fail(f"{file}: not created: {len(checked.errors)} check(s) failed")
+                raise fail(f"{file}: not created: {len(checked.errors)} check(s) failed")
     except DefinitionError as exc:
-        raise _fail(f"{file}: invalid definition\n  " + "\n  ".join(exc.errors)) from None
+        raise fail(f"{file}: invalid definition\n  " + "\n  ".join(exc.errors)) from None
     except (CampaignError, GuardError) as exc:
-        raise _fail(f"{file}: {exc}") from None
+        raise fail(f"{file}: {exc}") from None
     if json_out:
         console.print_json(
             json.dumps(
@@ -281,7 +247,7 @@ def campaign_preview(
     from workers.preflight import GuardError, run_preflight
 
     try:
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             defn = load_definition(get_campaign(session, campaign_id).definition)
             result = run_preflight(
                 session,
@@ -292,7 +258,7 @@ def campaign_preview(
                 balance=balance,
             )
     except (CampaignError, GuardError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         console.print_json(json.dumps({"campaign_id": campaign_id, **result.to_json()}))
         return
@@ -303,7 +269,7 @@ def campaign_preview(
 def _is_scheduled(campaign_id: int) -> bool:
     from campaigns.runs import get_campaign, recurring
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         return recurring(get_campaign(session, campaign_id).definition)
 
 
@@ -311,7 +277,7 @@ def _say_others_due(campaign_id: int) -> None:
     """A command about one campaign sends only that one; it says what else is waiting."""
     from scheduler.tick import others_due
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         others = others_due(session, campaign_id)
     if others:
         err_console.print(
@@ -332,7 +298,7 @@ def _run_embedded(campaign_id: int, action: Any, *, wait: bool, json_out: bool) 
         try:
             outcome = action(settings, campaign_id)
         except CampaignError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         if not json_out:
             console.print(outcome.message)
         run_ids = list(outcome.run_ids)
@@ -415,7 +381,7 @@ def campaign_start(
     try:
         outcome = checked_start(get_settings(), campaign_id)
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         console.print_json(json.dumps(outcome.to_json()))
     else:
@@ -431,8 +397,8 @@ def _print_refusal(exc: Any) -> NoReturn:
     print_findings(err_console, exc.result)
     if exc.result.errors:
         count = len(exc.result.errors)
-        raise _fail(str(exc).split(":", 2)[0] + f": not started: {count} check(s) failed")
-    raise _fail(str(exc))
+        raise fail(str(exc).split(":", 2)[0] + f": not started: {count} check(s) failed")
+    raise fail(str(exc))
 
 
 def _print_start_notes(extra: dict[str, Any]) -> None:
@@ -467,7 +433,7 @@ def campaign_test(
     from workers.preflight import GuardError, send_test
 
     try:
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             results = send_test(
                 session,
                 campaign_id,
@@ -477,7 +443,7 @@ def campaign_test(
                 contact=contact,
             )
     except (CampaignError, TrialSendError, GuardError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         console.print_json(json.dumps([r.to_json() for r in results]))
     else:
@@ -514,14 +480,14 @@ def campaign_budget(
             for name, value in (("campaign", campaign_cap), ("run", run_cap))
             if value is not None
         }
-        with session_scope(_db_url()) as session:
+        with session_scope(db_url()) as session:
             budget = set_budget(session, campaign_id, **caps)
     except InvalidOperation:
-        raise _fail("budget: --campaign and --run take an amount, e.g. 25.00") from None
+        raise fail("budget: --campaign and --run take an amount, e.g. 25.00") from None
     except DefinitionError as exc:
-        raise _fail("; ".join(exc.errors)) from None
+        raise fail("; ".join(exc.errors)) from None
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     data = {
         "campaign_id": campaign_id,
         "campaign": str(budget.campaign) if budget.campaign is not None else None,
@@ -541,7 +507,7 @@ def campaign_budget(
 def _latest_run_id(campaign_id: int) -> int | None:
     from campaigns.runs import get_campaign, latest_run
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         get_campaign(session, campaign_id)
         run = latest_run(session, campaign_id)
         return run.id if run else None
@@ -562,7 +528,7 @@ def _print_status_json(run_id: int) -> None:
     from campaigns.models import Run
     from campaigns.stats import run_stats
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         data = run_stats(session, run_id).to_json()
         run = session.get(Run, run_id)
         assert run is not None
@@ -576,7 +542,7 @@ def _campaign_state(campaign_id: int) -> dict[str, Any]:
     """The campaign's own state: why it is paused, and the scheduler's last error with it."""
     from campaigns.runs import get_campaign
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         campaign = get_campaign(session, campaign_id)
         status, reason, error = campaign.status, campaign.status_reason, campaign.error
     from workers.control import next_occurrence
@@ -621,7 +587,7 @@ def campaign_status(
     try:
         run_id = _latest_run_id(campaign_id)
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     state = _campaign_state(campaign_id)
     if run_id is None:
         if json_out:
@@ -635,7 +601,7 @@ def campaign_status(
     if json_out:
         _print_status_json(run_id)
         return
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         print_stats(console, run_stats(session, run_id))
     _print_campaign_state(state)
     limiter = _limiter_stats()
@@ -665,7 +631,7 @@ def campaign_pause(campaign_id: int, json_out: JsonOpt = False) -> None:
     try:
         outcome = control.pause(get_settings(), campaign_id)
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _outcome(json_out, outcome)
 
 
@@ -681,7 +647,7 @@ def campaign_resume(campaign_id: int, json_out: JsonOpt = False) -> None:
     try:
         outcome = control.resume(get_settings(), campaign_id)
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _outcome(json_out, outcome)
 
 
@@ -695,14 +661,14 @@ def campaign_cancel(campaign_id: int, json_out: JsonOpt = False) -> None:
     try:
         outcome = control.cancel(get_settings(), campaign_id)
     except CampaignError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     _outcome(json_out, outcome)
 
 
 def _watch(run_id: int, *, quiet: bool) -> None:
     from clarion.watch import watch_run
 
-    watch_run(console, _db_url(), run_id, quiet=quiet)
+    watch_run(console, db_url(), run_id, quiet=quiet)
 
 
 schedule_app = typer.Typer(help="Scheduled and recurring campaigns.", no_args_is_help=True)
@@ -720,7 +686,7 @@ def schedule_list(
 
     from scheduler.listing import upcoming
 
-    with session_scope(_db_url()) as session:
+    with session_scope(db_url()) as session:
         items = upcoming(session, count=count, campaign_id=campaign_id)
     if json_out:
         console.print_json(json.dumps([item.to_json() for item in items]))
@@ -740,7 +706,6 @@ def schedule_list(
     console.print(table)
 
 
-messages_app = typer.Typer(help="Messages of runs: export, purge.", no_args_is_help=True)
 app.add_typer(messages_app, name="messages")
 
 
@@ -758,10 +723,10 @@ def messages_purge(
     try:
         age = parse_duration(older_than)
     except ValueError as exc:
-        raise _fail(f"--older-than: {exc}") from None
+        raise fail(f"--older-than: {exc}") from None
     if age.total_seconds() <= 0:
-        raise _fail(f"--older-than: a positive duration is needed, got {older_than!r}")
-    with session_scope(_db_url()) as session:
+        raise fail(f"--older-than: a positive duration is needed, got {older_than!r}")
+    with session_scope(db_url()) as session:
         report = purge_messages(session, age)
     if json_out:
         console.print_json(json.dumps({"runs": report.runs, "messages": report.messages}))
@@ -835,7 +800,7 @@ def serve(
     (and the sandbox provider when it is configured and not running)."""
     from clarion.serve import run_serve
 
-    _db_url()
+    db_url()
     run_serve(console, host, port)
 
 
