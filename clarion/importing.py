@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from campaigns.contacts_import import ImportReport, import_csv
+from campaigns.contacts_csv import import_csv
+from campaigns.contacts_import import ImportReport
 
 SHOW_ERRORS = 20
 

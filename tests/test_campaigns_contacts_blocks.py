@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from campaigns.clock import utcnow
 from campaigns.contacts_blocks import BlockJob, _Writer, blocks, check_block
-from campaigns.contacts_import import ImportReport, RowError, _cells, cells_of, import_csv
+from campaigns.contacts_csv import import_csv
+from campaigns.contacts_import import ImportReport, RowError, _cells, cells_of
 from campaigns.db import session_scope
 from campaigns.models import Contact, ContactList, ImportError_
 

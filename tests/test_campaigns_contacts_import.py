@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from campaigns.contacts_csv import import_csv
 from campaigns.contacts_import import (
     CsvFormatError,
     ImportReport,
     RowError,
-    import_csv,
     upsert_contacts,
 )
 from campaigns.db import session_scope

@@ -10,7 +10,7 @@ from types import ModuleType
 
 from sqlalchemy import select
 
-from campaigns.contacts_import import import_csv
+from campaigns.contacts_csv import import_csv
 from campaigns.db import session_scope
 from campaigns.definition import load_definition
 from campaigns.models import Contact

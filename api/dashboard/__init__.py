@@ -24,7 +24,8 @@ from api.auth import token_matches
 from api.dashboard import actions, views
 from api.dashboard.auth import COOKIE, session_ok, session_value
 from api.dashboard.counts import ListCounts, RunCounts
-from campaigns.contacts_import import CsvFormatError, import_csv
+from campaigns.contacts_csv import import_csv
+from campaigns.contacts_import import CsvFormatError
 from campaigns.db import session_scope
 from campaigns.models import Campaign, Run, Suppression
 from campaigns.optout import suppress

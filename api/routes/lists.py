@@ -19,7 +19,8 @@ from api.auth import settings_of
 from api.deps import SessionDep, SettingsDep
 from api.errors import ApiError
 from api.pagination import CursorQuery, LimitQuery, Page, page_of
-from campaigns.contacts_import import CsvFormatError, import_csv
+from campaigns.contacts_csv import import_csv
+from campaigns.contacts_import import CsvFormatError
 from campaigns.db import session_scope
 from campaigns.exports import contacts_csv
 from campaigns.models import Campaign, Contact, ContactList
