@@ -34,6 +34,7 @@ def main() -> None:
     from clicksend.client import ClickSendClient
     from sandbox.config import SandboxConfig
     from sandbox.server import start_in_thread
+    from tests.seed import us_numbers
     from workers.reconcile import _look_up
     from workers.sender import history
 
@@ -43,8 +44,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    sent = [f"+1201{200 + (i // 10000) % 800:03d}{i % 10000:04d}" for i in range(args.messages)]
-    never = [f"+1202{200 + i // 10000:03d}{i % 10000:04d}" for i in range(args.missing)]
+    sent = us_numbers(args.messages)
+    never = us_numbers(args.missing, start=args.messages)
     wanted = {*never, *sent[-3:]}
     handle = start_in_thread(SandboxConfig(api_key="bench-key", receipt_delay_seconds=3600))
     try:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -173,11 +172,9 @@ class _LookUp:
             self._walk()
         if self.searching:
             for phone in sorted(self.wanted - self.found.keys() - self.asked):
-                self._read(
-                    history(
-                        self.client, self.channel, self.date_from, self.date_to, q=f"to:{phone}"
-                    )
-                )
+                q = f"to:{phone}"
+                for item in history(self.client, self.channel, self.date_from, self.date_to, q=q):
+                    self._keep(item)
                 self.asked.add(phone)
         return self.found
 
@@ -188,7 +185,7 @@ class _LookUp:
             if i < skip:
                 continue  # read before the 429
             self.seen += 1
-            self._read([item])
+            self._keep(item)
             if len(self.found) == len(self.wanted):
                 return
             if self.channel == "sms" and self.seen % MAX_LIMIT == 0:
@@ -197,10 +194,9 @@ class _LookUp:
                     self.searching = True
                     return
 
-    def _read(self, entries: Iterable[HistoryItem]) -> None:
-        for item in entries:
-            if item.custom_string == self.key and item.to in self.wanted:
-                self.found[item.to] = item
+    def _keep(self, item: HistoryItem) -> None:
+        if item.custom_string == self.key and item.to in self.wanted:
+            self.found[item.to] = item
 
 
 def _ts(value: datetime | None) -> float:
