@@ -24,15 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bench.common import scratch_database, seed_contacts
+from tests.statements import captured
 
 
 def sender(db_url: str, run_id: int) -> None:
@@ -81,27 +81,6 @@ def sender(db_url: str, run_id: int) -> None:
             before = [c.id for c in batch]
 
 
-def _captured(db_url: str, call: Callable[[Session], object]) -> list[tuple[str, Any]]:
-    """The statements ``call`` sends to the database (SQL and parameters), its work
-    rolled back."""
-    from campaigns.db import get_engine
-
-    engine = get_engine(db_url)
-    seen: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        seen.append((statement, params))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        with Session(engine) as session:
-            call(session)
-            session.rollback()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    return seen
-
-
 def _explain(db_url: str, statements: list[tuple[str, Any]]) -> list[str]:
     """EXPLAIN ANALYZE of each statement with its own parameters, each rolled back."""
     from campaigns.db import get_engine
@@ -132,7 +111,7 @@ def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
             session, run_id, 1000, token="plan", lease_until=now + timedelta(minutes=5), now=now
         )
 
-    plans = {"claim (1000 of the run's pending rows)": _explain(db_url, _captured(db_url, claim))}
+    plans = {"claim (1000 of the run's pending rows)": _explain(db_url, captured(db_url, claim))}
     # A batch claimed for real, to settle.
     from campaigns.db import session_scope
 
@@ -151,7 +130,7 @@ def explain_writes(db_url: str, run_id: int) -> dict[str, str]:
         claims.record(session, "plan", results, attempted_at=now, now=now)
 
     plans["settle (the claimed batch of 1000, as sent)"] = _explain(
-        db_url, _captured(db_url, settle)
+        db_url, captured(db_url, settle)
     )
     return {name: "\n".join(found) for name, found in plans.items()}
 
@@ -160,7 +139,7 @@ def explain_status(db_url: str, run_id: int) -> dict[str, str]:
     """EXPLAIN ANALYZE of every statement ``run_stats`` runs, captured from the code."""
     from campaigns.stats import run_stats
 
-    found = _explain(db_url, _captured(db_url, lambda session: run_stats(session, run_id)))
+    found = _explain(db_url, captured(db_url, lambda session: run_stats(session, run_id)))
     return {"status (every statement of run_stats)": "\n".join(found)}
 
 
@@ -194,7 +173,7 @@ def receipts_counted(session: Session, run_id: int) -> None:
 
 
 def explain_receipts_counted(db_url: str, run_id: int) -> dict[str, str]:
-    found = _explain(db_url, _captured(db_url, lambda session: receipts_counted(session, run_id)))
+    found = _explain(db_url, captured(db_url, lambda session: receipts_counted(session, run_id)))
     return {"receipts counted from the rows (the status's count before 0013)": "\n".join(found)}
 
 

@@ -16,6 +16,7 @@ from campaigns.db import session_factory, session_scope
 from campaigns.expand import expand_run
 from campaigns.models import Claim, Message
 from tests.seed import seed_campaign, seed_list, us_numbers
+from tests.statements import captured
 
 
 def _lease_ends(session: Session, token: str, when: datetime) -> None:
@@ -473,23 +474,5 @@ def test_a_result_parses_its_list_of_ids_once_whatever_the_plan(pg_url: str) -> 
 def _the_statement(url: str, starts: str, action: Callable[[Session], None]) -> tuple[str, object]:
     """The one statement beginning with ``starts`` that ``action`` runs (rolled back
     after), with its parameters, to read its plan."""
-    from sqlalchemy import event
-
-    from campaigns.db import get_engine
-
-    seen: list[tuple[str, object]] = []
-
-    def keep(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
-        if statement.lstrip().startswith(starts):
-            seen.append((statement, parameters))
-
-    engine = get_engine(url)
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        with session_scope(url) as session:
-            action(session)
-            session.rollback()
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    [found] = seen
+    [found] = [(sql, p) for sql, p in captured(url, action) if sql.lstrip().startswith(starts)]
     return found
