@@ -68,6 +68,21 @@ PARTS = {
 }
 
 
+def _drop_indexes(db_url: str, names: list[str]) -> None:
+    """Drop these indexes of ``messages`` (a unique one through its constraint)."""
+    from sqlalchemy import text
+
+    with session_scope(db_url) as session:
+        for name in names:
+            constraint = session.scalar(
+                text("SELECT 1 FROM pg_constraint WHERE conname = :n"), {"n": name}
+            )
+            statement = "ALTER TABLE messages DROP CONSTRAINT {}" if constraint else "DROP INDEX {}"
+            quoted = '"' + name.replace('"', '""') + '"'
+            session.execute(text(statement.format(quoted)))
+        session.commit()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -83,6 +98,14 @@ def main() -> None:
         default="",
         metavar="PATH",
         help="sample with this py-spy binary instead of cProfile (no profiler overhead)",
+    )
+    parser.add_argument(
+        "--drop-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="drop this index of messages after the expansion, to see what it costs the send"
+        " path (a measurement only: the indexes are there for a reason)",
     )
     args = parser.parse_args()
     prefix = f"clarion-bench:{uuid.uuid4().hex[:8]}:"
@@ -114,6 +137,7 @@ def main() -> None:
         with ctx.session() as session:
             runner.expand(session, run_id, settings, ctx.lookups)
         print(f"expanded after {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        _drop_indexes(db_url, args.drop_index)
         server_cpu: dict[str, list[float]] = defaultdict(list)
         statements = _count_statements(get_engine(db_url), server_cpu)
         dispatcher = ctx.dispatcher
