@@ -151,41 +151,40 @@ def claim_batch(
 ) -> list[Claimed]:
     """pending -> claimed: up to ``limit`` due rows of a run (oldest first), and the
     claim's row (the same lease) when any were claimed."""
-    due = select(Message.id).where(
-        Message.run_id == run_id,
+    m = _messages.c
+    due = select(m.id).where(
+        m.run_id == run_id,
         # A range of one value, not an equality: with status = 'pending' PostgreSQL drops
         # status from the order below (a constant), the primary key then gives the same
         # order, and the planner, taking pending rows to be spread over every id, walked
         # the primary key from the run's first row past every row already sent, on every
         # claim (two thirds of the database's CPU per batch at 100,000 messages, growing
         # with the run). As a range, only the (run_id, status, id) index is in that order.
-        Message.status.between(MessageStatus.PENDING, MessageStatus.PENDING),
-        or_(Message.not_before.is_(None), Message.not_before <= now),
+        m.status.between(MessageStatus.PENDING, MessageStatus.PENDING),
+        or_(m.not_before.is_(None), m.not_before <= now),
     )
     # Ordered as the (run_id, status, id) index is, so the planner reads the pending range
     # of that index.
-    due = due.order_by(Message.status, Message.id).limit(limit)
+    due = due.order_by(m.status, m.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         # id = ANY(ARRAY(subquery)) runs the subquery once and then looks rows up by primary
         # key; IN (subquery) let the planner hash-join against a scan of the whole table.
         chosen = any_(func.array(due.with_for_update(skip_locked=True).scalar_subquery()))
-        where = Message.id == chosen
+        where = m.id == chosen
     else:
-        where = Message.id.in_(due.scalar_subquery())
-    rows = session.execute(
-        update(Message)
-        .where(where, Message.status == MessageStatus.PENDING)
-        .values(status=MessageStatus.CLAIMED, claim_token=token, lease_until=lease_until)
-        .returning(
-            Message.id,
-            Message.phone,
-            Message.body,
-            Message.attempts,
-            Message.provider_schedule,
-            _OPTED_OUT,
+        where = m.id.in_(due.scalar_subquery())
+    # A Core statement on the session's connection: the ORM's handling of the returned
+    # rows cost the worker twice the CPU of the whole claim otherwise (bench/RESULTS.md).
+    rows = (
+        session.connection()
+        .execute(
+            update(_messages)
+            .where(where, m.status == MessageStatus.PENDING)
+            .values(status=MessageStatus.CLAIMED, claim_token=token, lease_until=lease_until)
+            .returning(m.id, m.phone, m.body, m.attempts, m.provider_schedule, _OPTED_OUT)
         )
-        .execution_options(synchronize_session=False)
-    ).all()
+        .all()
+    )
     if rows:
         session.execute(insert(Claim).values(token=token, run_id=run_id, lease_until=lease_until))
     # The returned columns are Claimed's fields, in its order.
