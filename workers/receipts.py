@@ -41,8 +41,8 @@ class ReceiptReport:
 
 
 def _record(session: Session, rows: list[tuple[str, str]]) -> int:
-    """One executemany per chunk, committed at once: a big run's receipts never hold a
-    long transaction open."""
+    """One statement per chunk (``apply_receipts``), committed at once: a big run's
+    receipts never hold a long transaction open."""
     matched = apply_receipts(session, rows)
     session.commit()
     return matched
