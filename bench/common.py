@@ -90,6 +90,35 @@ def seed_contacts(db_url: str, list_name: str, count: int) -> None:
                 )
 
 
+SMS_BODY = "Hi {first_name}, 20% off this week. Reply STOP to opt out"
+
+
+def sms_campaign(db_url: str, name: str = "bench", body: str = SMS_BODY) -> int:
+    """A draft SMS campaign to the list "bench" (``seed_contacts``); returns its id."""
+    from campaigns.db import session_scope
+    from campaigns.runs import create_campaign
+
+    definition = {
+        "name": name,
+        "channel": "sms",
+        "audience": {"lists": ["bench"]},
+        "message": {"body": body, "from": "Clarion"},
+    }
+    with session_scope(db_url) as session:
+        return create_campaign(session, definition).id
+
+
+def started_run(db_url: str, campaign_id: int) -> int:
+    """Start the campaign in this process (no checks, no broker); returns its run's id."""
+    from campaigns.db import session_scope
+    from campaigns.runs import start_campaign
+
+    with session_scope(db_url) as session:
+        run = start_campaign(session, campaign_id)
+        assert run is not None
+        return run.id
+
+
 def cpu_seconds(pids: list[int], names: tuple[str, ...] = ()) -> float:
     """CPU time used so far by these process trees and by every process with one of
     these names (PostgreSQL backends come and go; they are found by name)."""

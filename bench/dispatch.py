@@ -45,11 +45,11 @@ from bench.common import (
     scheduler_process,
     scratch_database,
     seed_contacts,
+    sms_campaign,
     workers,
 )
 from campaigns.db import session_scope
 from campaigns.models import Message, Run
-from campaigns.runs import create_campaign
 
 
 def main() -> None:
@@ -126,20 +126,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         t_seed = time.monotonic()
         seed_contacts(db_url, "bench", args.recipients)
         seed_seconds = time.monotonic() - t_seed
-        with session_scope(db_url) as session:
-            campaign = create_campaign(
-                session,
-                {
-                    "name": "bench",
-                    "channel": "sms",
-                    "audience": {"lists": ["bench"]},
-                    "message": {
-                        "body": "Hi {first_name}, 20% off this week. Reply STOP to opt out",
-                        "from": "Clarion",
-                    },
-                },
-            )
-            campaign_id = campaign.id
+        campaign_id = sms_campaign(db_url)
         # The production topology: the workers and one scheduler (lease recovery, kicks,
         # housekeeping such as vacuuming the messages table).
         # Under a limit each worker serves its metrics, read at the end: where a chain's time

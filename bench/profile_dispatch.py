@@ -39,9 +39,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import event
 
-from bench.common import env_for, sandbox_process, scratch_database, seed_contacts
+from bench.common import (
+    env_for,
+    sandbox_process,
+    scratch_database,
+    seed_contacts,
+    sms_campaign,
+    started_run,
+)
 from campaigns.db import get_engine, session_scope
-from campaigns.runs import create_campaign, start_campaign
 from config.settings import Settings
 from workers import context, runner
 
@@ -117,22 +123,7 @@ def main() -> None:
         t0 = time.perf_counter()
         seed_contacts(db_url, "bench", args.recipients)
         print(f"seeded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        with session_scope(db_url) as session:
-            campaign = create_campaign(
-                session,
-                {
-                    "name": "bench",
-                    "channel": "sms",
-                    "audience": {"lists": ["bench"]},
-                    "message": {
-                        "body": "Hi {first_name}, 20% off this week. Reply STOP to opt out",
-                        "from": "Clarion",
-                    },
-                },
-            )
-            run = start_campaign(session, campaign.id)
-            assert run is not None
-            run_id = run.id
+        run_id = started_run(db_url, sms_campaign(db_url))
         ctx = context.start(settings)
         with ctx.session() as session:
             runner.expand(session, run_id, settings, ctx.lookups)

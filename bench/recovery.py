@@ -46,12 +46,12 @@ from bench.common import (
     scheduler_process,
     scratch_database,
     seed_contacts,
+    sms_campaign,
     workers,
 )
 from campaigns.db import get_engine, session_scope
 from campaigns.migrate import upgrade
 from campaigns.models import Message, Run
-from campaigns.runs import create_campaign
 
 # Shorter than the defaults so that a crash's claims come back within the run: the lease
 # must still cover the HTTP timeout (+3 s); the grace must cover the sandbox's answer time.
@@ -226,16 +226,7 @@ def one_run(service: str, recipients: int) -> dict[str, float | int | bool]:
                 **SETTINGS,
             )
             seed_contacts(db_url, "bench", recipients)
-            with session_scope(db_url) as session:
-                campaign_id = create_campaign(
-                    session,
-                    {
-                        "name": "recovery",
-                        "channel": "sms",
-                        "audience": {"lists": ["bench"]},
-                        "message": {"body": "Hi {first_name}", "from": "Clarion"},
-                    },
-                ).id
+            campaign_id = sms_campaign(db_url, "recovery", body="Hi {first_name}")
             with workers(env, 2, base), scheduler_process(env, base):
                 time.sleep(4)
                 subprocess.run(

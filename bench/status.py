@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bench.common import scratch_database, seed_contacts
+from bench.common import scratch_database, seed_contacts, sms_campaign, started_run
 from tests.statements import captured
 
 
@@ -187,24 +187,11 @@ def main() -> None:
     args = parser.parse_args()
     from campaigns.db import session_scope
     from campaigns.expand import expand_run
-    from campaigns.runs import create_campaign, start_campaign
     from campaigns.stats import run_stats
 
     with scratch_database() as db_url:
         seed_contacts(db_url, "bench", args.recipients)
-        with session_scope(db_url) as session:
-            campaign = create_campaign(
-                session,
-                {
-                    "name": "bench",
-                    "channel": "sms",
-                    "audience": {"lists": ["bench"]},
-                    "message": {"body": "Hi {first_name}", "from": "Clarion"},
-                },
-            )
-            run = start_campaign(session, campaign.id)
-            assert run is not None
-            run_id = run.id
+        run_id = started_run(db_url, sms_campaign(db_url, body="Hi {first_name}"))
         with session_scope(db_url) as session:
             expand_run(session, run_id, chunk_size=20_000)
         write_plans = explain_writes(db_url, run_id)
