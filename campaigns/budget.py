@@ -6,15 +6,23 @@ the run as each answer is recorded. Before a batch leaves, its cost is estimated
 its parts and the local price table, and so is every batch other workers have claimed
 and not yet recorded: claims are committed before this check, so two workers checking
 at once each count the other's batch, and together they cannot cross the cap.
+
+A table below the account's real prices would still let every batch in flight cross the
+cap by the difference. So a run with a cap learns, from each recorded batch, the ratio of
+what the provider charged to what the table estimated for the same messages
+(``Run.price_factor``, the highest seen), and estimates what is still to leave at that
+ratio when it is above 1. Only the batches that leave before the first answer is recorded
+rest on the table alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.claims import Claimed
@@ -42,14 +50,21 @@ def record_spend(
     prices: Iterable[Decimal | None],
     *,
     last_activity_at: Any = None,
+    estimated: Decimal | None = None,
 ) -> Decimal:
     """Add what the provider charged for a batch to the run's spend (same transaction as
     the batch's results). ``last_activity_at`` (a time or a SQL expression) is written to
-    the run's row by the same statement: one write of the row per batch, not two."""
+    the run's row by the same statement: one write of the row per batch, not two.
+    ``estimated``: the local table's estimate of the messages charged (a run with a cap),
+    from which the run learns the provider's price (``Run.price_factor``)."""
     total = sum((p for p in prices if p), Decimal("0"))
     values: dict[str, Any] = {}
     if total:
         values["spent"] = Run.spent + total
+    if total and estimated:
+        factor = (total / estimated).quantize(Decimal("0.000001"))
+        known = func.coalesce(Run.price_factor, 0)
+        values["price_factor"] = case((known >= factor, Run.price_factor), else_=factor)
     if last_activity_at is not None:
         values["last_activity_at"] = last_activity_at
     if values:
@@ -66,24 +81,38 @@ def _in_flight(session: Session, run_id: int, channel: str, prices: PriceTable) 
     return estimate(channel, ((r.phone, r.body) for r in rows), prices)
 
 
+@dataclass(frozen=True)
+class BudgetCheck:
+    """``reason``: why the batch must not leave (a cap it would cross), or None.
+    ``capped``: the campaign has a cap, so the batch's charges are to teach the run the
+    provider's price (``record_spend``'s ``estimated``)."""
+
+    reason: str | None = None
+    capped: bool = False
+
+
 def over_budget(
     session: Session,
     run: Run,
     defn: CampaignDefinition,
     batch: Sequence[Claimed],
     prices: PriceTable,
-) -> str | None:
-    """Why the claimed ``batch`` must not leave (a cap it would cross), or None."""
+) -> BudgetCheck:
+    """Whether the claimed ``batch`` may leave under the campaign's caps."""
     cap = current_budget(session, run.campaign_id)
     if cap is None:
-        return None
+        return BudgetCheck()
+    spent, factor = session.execute(
+        select(Run.spent, Run.price_factor).where(Run.id == run.id)
+    ).one()
+    spent = Decimal(spent or 0)
+    # What the provider charged above the table so far, never below it.
+    scale = max(Decimal(1), factor or Decimal(1))
     # Every claimed row of the run (this batch's included) is about to be charged.
-    coming = _in_flight(session, run.id, defn.channel, prices)
-    mine = estimate(defn.channel, ((row.phone, row.body) for row in batch), prices)
-    if cap.run is not None:
-        spent = Decimal(session.scalar(select(Run.spent).where(Run.id == run.id)) or 0)
-        if spent + coming > cap.run:
-            return _reason("run", cap.run, spent, len(batch), mine)
+    coming = _in_flight(session, run.id, defn.channel, prices) * scale
+    mine = estimate(defn.channel, ((row.phone, row.body) for row in batch), prices) * scale
+    if cap.run is not None and spent + coming > cap.run:
+        return BudgetCheck(_reason("run", cap.run, spent, len(batch), mine), capped=True)
     if cap.campaign is not None:
         spent = Decimal(
             session.scalar(
@@ -94,8 +123,10 @@ def over_budget(
             or 0
         )
         if spent + coming > cap.campaign:
-            return _reason("campaign", cap.campaign, spent, len(batch), mine)
-    return None
+            return BudgetCheck(
+                _reason("campaign", cap.campaign, spent, len(batch), mine), capped=True
+            )
+    return BudgetCheck(capped=True)
 
 
 def current_budget(session: Session, campaign_id: int) -> Budget | None:

@@ -176,6 +176,10 @@ class Run(Base):
     # What the provider charged for this run's messages so far (its message_price), for
     # the definition's budget caps.
     spent: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal("0"))
+    # For a run with a budget cap: the highest ratio, over its batches, of what the provider
+    # charged to what the local price table estimated for the same messages; the batches
+    # still to leave are estimated at it (campaigns.budget). None: nothing learnt yet.
+    price_factor: Mapped[Decimal | None] = mapped_column(Numeric(12, 6), nullable=True)
     # The canary slice: None (no canary yet), sending, waiting, passed or failed; and when
     # its wait ends.
     canary_state: Mapped[str | None] = mapped_column(String(20), nullable=True)

@@ -105,6 +105,33 @@ def test_run_pauses_before_the_batch_that_would_cross_its_cap(db_url: str) -> No
     assert _run(db_url, run_id).spent == Decimal("0.6250")
 
 
+def test_a_price_table_below_the_providers_price_does_not_let_a_run_cross_its_cap(
+    db_url: str,
+) -> None:
+    # The provider charges 0.025 a message, the local table says 0.0125: batches of 10 are
+    # 0.25 charged and estimated at 0.125. With a cap of 0.70, the table alone lets the
+    # third batch leave (0.50 + 0.125 <= 0.70) and the run is charged 0.75. Once the
+    # provider's price of a batch is known, the next batches are estimated at it.
+    campaign_id, run_id, _ = _setup(db_url, 40, budget={"run": "0.70"})
+    clock = Clock()
+    dispatcher, provider, _ = _dispatcher(
+        db_url, clock, batch_size=10, price_table='{"sms": {"default": 0.0125}}'
+    )
+    assert _drain(dispatcher, run_id, clock) == ["again", "again", "stopped"]
+    assert provider.requests == 2
+    run = _run(db_url, run_id)
+    assert run.status == "paused" and run.spent == Decimal("0.5000")
+    assert run.status_reason is not None
+    # The batch that did not leave, at the provider's price (twice the table's).
+    assert "costs about 0.2500" in run.status_reason
+    # A raised cap and a resume: the rest goes, at the price learnt.
+    with session_scope(db_url) as session:
+        set_budget(session, campaign_id, run=Decimal("1.00"))
+        resume_campaign(session, campaign_id)
+    assert _drain(dispatcher, run_id, clock)[-1] == "done"
+    assert _run(db_url, run_id).spent == Decimal("1.0000")
+
+
 def test_campaign_cap_counts_every_run(sqlite_url: str) -> None:
     # A recurring campaign: its cap holds over all its runs.
     seed_list(sqlite_url, "customers", us_numbers(10))

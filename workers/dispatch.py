@@ -215,10 +215,10 @@ class Dispatcher:
         # These rows are no longer locked while the limiter waits, and the claim's row is
         # locked (by the fence) before message rows, as lease recovery locks them.
         session.commit()
-        over = budget.over_budget(session, run, defn, batch, self._prices)
-        if over:
+        check = budget.over_budget(session, run, defn, batch, self._prices)
+        if check.reason:
             claims.release(session, token)
-            pause_campaign(session, run.campaign_id, reason=over)
+            pause_campaign(session, run.campaign_id, reason=check.reason)
             session.commit()
             return Outcome("stopped")
         if is_notify_campaign(defn):
@@ -230,7 +230,9 @@ class Dispatcher:
             response = send_batch(self.client, defn, run.key, batch)
         except ClickSendError as exc:
             return self._failed(session, run, defn, token, batch, exc, left)
-        return self._record(session, run, token, batch, response, left)
+        # A run with a cap learns the provider's price from what this batch is charged.
+        channel = defn.channel if check.capped else None
+        return self._record(session, run, token, batch, response, left, learn_price=channel)
 
     def _gate(
         self, session: Session, run: Run, token: str, batch: list[Claimed], *, one: bool = False
@@ -477,9 +479,12 @@ class Dispatcher:
         left: datetime,
         *,
         closes: bool = True,
+        learn_price: str | None = None,
     ) -> Outcome:
         """Settle each row by its result; ``left``: when the request left. ``closes``: the
-        claim ends with these rows (the notify path keeps it open until its last row)."""
+        claim ends with these rows (the notify path keeps it open until its last row).
+        ``learn_price``: the channel, for a run with a budget cap: the local estimate of
+        the messages charged goes with their price (``budget.record_spend``)."""
         if closes:
             claims.close(session, token)
         now = self._now(session)
@@ -527,11 +532,21 @@ class Dispatcher:
         # The minute's row before the run's row, as in ``_rate_limited``: two chains that
         # took them in opposite orders deadlocked.
         record_minute(session, run.id, now, accepted=len(sent))
+        estimated = None
+        if learn_price is not None:
+            # The rows the provider charged, estimated by the table as the cap check does.
+            charged = [
+                (row.phone, row.body)
+                for row in batch
+                if (r := by_phone.get(row.phone)) is not None and r.message_price
+            ]
+            estimated = budget.estimate(learn_price, charged, self._prices)
         budget.record_spend(
             session,
             run.id,
             (m.message_price for m in response.messages),
             last_activity_at=self._now_sql(session),
+            estimated=estimated,
         )
         if pause_reason:
             pause_campaign(session, run.campaign_id, reason=pause_reason)
