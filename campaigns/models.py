@@ -234,7 +234,7 @@ class Message(Base):
     # Not a foreign key: checked per inserted row, it cost a quarter of the expansion's
     # writing; the expansion (the only writer) holds the run, and runs are not deleted
     # (migration 0014).
-    run_id: Mapped[int] = mapped_column()
+    run_id: Mapped[int] = mapped_column(BigId)
     contact_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     phone: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text, default="")
