@@ -62,7 +62,8 @@ def record_spend(
     if total:
         values["spent"] = Run.spent + total
     if total and estimated:
-        factor = (total / estimated).quantize(Decimal("0.000001"))
+        # Bounded to fit its column; a table a thousand times too low pauses the run anyway.
+        factor = min(total / estimated, Decimal(1000)).quantize(Decimal("0.000001"))
         known = func.coalesce(Run.price_factor, 0)
         values["price_factor"] = case((known >= factor, Run.price_factor), else_=factor)
     if last_activity_at is not None:
