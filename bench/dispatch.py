@@ -173,6 +173,7 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
                     Message.run_id == run_id, Message.status == "sent"
                 )
             ).one()
+            assert first is not None and last is not None, "the run sent nothing"
             run_row = session.get(Run, run_id)
             assert run_row is not None
             key, started = run_row.key, run_row.started_at
@@ -244,9 +245,9 @@ def run(args: argparse.Namespace, prefix: str) -> dict[str, object]:
         result["accepted_requests_per_limit"] = round(accepted / (dispatch * args.limit_rps), 4)
         # The same without the limiter's burst at the start (a full bucket granted at once),
         # which a short run would otherwise count as sending above the limit.
-        burst = _request_burst(args)
+        burst_requests = _request_burst(args)
         result["limit_efficiency_after_burst"] = round(
-            (sent / args.batch_size - burst) / (dispatch * args.limit_rps), 4
+            (sent / args.batch_size - burst_requests) / (dispatch * args.limit_rps), 4
         )
         result["dispatch_phase_seconds"] = round(dispatch, 2)
         result["sends"] = round(sent / args.batch_size)
@@ -329,7 +330,7 @@ def _drop_queue(name: str) -> None:
     from kombu import Connection
 
     with Connection(AMQP_URL) as connection:
-        channel = connection.channel()
+        channel: Any = connection.channel()  # a pyamqp channel, typed as kombu's base
         channel.queue_delete(name)
         channel.exchange_delete(name)
 

@@ -110,14 +110,14 @@ def raw_insert(db_url: str, run_id: int, recipients: int) -> float:
     from campaigns.db import normalise_url
 
     dsn = normalise_url(db_url).replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"CREATE TABLE bare ({columns})")
-        conn.commit()
+    with psycopg.connect(dsn) as pg:
+        pg.execute(f"CREATE TABLE bare ({columns})")
+        pg.commit()
         started = time.perf_counter()
-        with conn.cursor() as cur, cur.copy("COPY bare FROM STDIN") as copy:
+        with pg.cursor() as cur, cur.copy("COPY bare FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        conn.commit()
+        pg.commit()
         return time.perf_counter() - started
 
 
