@@ -8,10 +8,12 @@ Status codes (ClickSend): 200 queued or sent, 201 delivered, 300 temporary failu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import String, and_, bindparam, or_, text, update
+from sqlalchemy import BindParameter, String, and_, any_, bindparam, func, or_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from campaigns.models import Message, table
 
@@ -32,55 +34,53 @@ def apply_receipts(session: Session, receipts: Sequence[tuple[str, str]]) -> int
     latest = _latest(receipts)
     if not latest:
         return 0
-    if session.get_bind().dialect.name == "postgresql":
-        return _apply_unnest(session, latest)
     messages = table(Message)
+    current = messages.c.delivery_status
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the whole chunk: an executemany ran one per receipt, and each
+        # fired the receipt totals' statement trigger (migration 0013) once more.
+        ids = bindparam("ids", list(latest), type_=ARRAY(String))
+        v = (
+            func.unnest(ids, bindparam("statuses", list(latest.values()), type_=ARRAY(String)))
+            .table_valued("m_id", "status")
+            .render_derived(name="v")
+        )
+        stmt = (
+            update(messages)
+            # ANY gives the planner the provider id index for the chunk's size.
+            .where(messages.c.provider_message_id == any_(ids))
+            .where(messages.c.provider_message_id == v.c.m_id, _replaces(current, v.c.status))
+            .values(delivery_status=v.c.status)
+        )
+        return max(0, int(session.connection().execute(stmt).rowcount))
+    new: BindParameter[str] = bindparam("m_status")
     result = session.connection().execute(
         update(messages)
-        .where(
-            messages.c.provider_message_id == bindparam("m_id"),
-            # A final status replaces anything; a passing one only a passing one. (Plain
-            # comparisons: an IN list cannot be expanded in an executemany.)
-            or_(
-                messages.c.delivery_status.is_(None),
-                and_(*(bindparam("m_status") != status for status in NOT_FINAL)),
-                or_(*(messages.c.delivery_status == status for status in NOT_FINAL)),
-            ),
-        )
-        .values(delivery_status=bindparam("m_status")),
+        .where(messages.c.provider_message_id == bindparam("m_id"), _replaces(current, new))
+        .values(delivery_status=new),
         [{"m_id": m_id, "m_status": status} for m_id, status in latest.items()],
     )
     return max(0, int(result.rowcount))
 
 
+def _replaces(current: ColumnElement[Any], new: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether a receipt's status ``new`` replaces the ``current`` one: a final status
+    replaces anything, a passing one only a passing one. (Plain comparisons: an IN list
+    cannot be expanded in an executemany.)"""
+    return or_(
+        current.is_(None),
+        and_(*(new != status for status in NOT_FINAL)),
+        or_(*(current == status for status in NOT_FINAL)),
+    )
+
+
 def _latest(receipts: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The one status per message that its receipts, applied in order, would leave: the
     last final one if any (it replaces anything, and nothing after it replaces it), else
-    the last one. Applied by the rule above, it ends where the receipts one by one end."""
+    the last one. Applied by ``_replaces``, it ends where the receipts one by one end."""
     latest: dict[str, str] = {}
     for m_id, status in receipts:
         previous = latest.get(m_id)
         if previous is None or previous in NOT_FINAL or status not in NOT_FINAL:
             latest[m_id] = status
     return latest
-
-
-def _apply_unnest(session: Session, latest: dict[str, str]) -> int:
-    """PostgreSQL: one UPDATE ... FROM unnest for a whole chunk. An executemany ran one
-    statement per receipt, and each fired the receipt totals' statement trigger
-    (migration 0013) once more (bench/RESULTS.md)."""
-    passing = ", ".join(f"'{status}'" for status in NOT_FINAL)
-    stmt = text(
-        "UPDATE messages AS m SET delivery_status = v.status"
-        " FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[])) AS v(m_id, status)"
-        # ANY gives the planner the provider id index for the chunk's size; varchar as the
-        # column is (a text[] would cast the column, and no index is on the cast).
-        " WHERE m.provider_message_id = ANY(CAST(:ids AS varchar[]))"
-        " AND m.provider_message_id = v.m_id"
-        f" AND (m.delivery_status IS NULL OR v.status NOT IN ({passing})"
-        f" OR m.delivery_status IN ({passing}))"
-    ).bindparams(
-        bindparam("ids", type_=ARRAY(String)), bindparam("statuses", type_=ARRAY(String))
-    )
-    result = session.execute(stmt, {"ids": list(latest), "statuses": list(latest.values())})
-    return max(0, int(result.rowcount))  # type: ignore[attr-defined]
