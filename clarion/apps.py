@@ -19,9 +19,11 @@ app = typer.Typer(help="Bulk SMS, MMS and voice campaigns through ClickSend.", n
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 lists_app = typer.Typer(help="Contact lists.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaigns and their runs.", no_args_is_help=True)
+messages_app = typer.Typer(help="Messages of runs: export, purge.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(lists_app, name="lists")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(messages_app, name="messages")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -57,6 +59,3 @@ def db_url() -> str:
 
         upgrade(url)
     return url
-
-
-messages_app = typer.Typer(help="Messages of runs: export, purge.", no_args_is_help=True)

@@ -706,9 +706,6 @@ def schedule_list(
     console.print(table)
 
 
-app.add_typer(messages_app, name="messages")
-
-
 @messages_app.command("purge")
 def messages_purge(
     older_than: Annotated[
