@@ -5,6 +5,13 @@ Checked for each claimed batch right before it leaves, against the messages alre
 sent (the partial index on (phone, sent_at) of sent rows answers it). A recipient over
 the cap is deferred until the oldest of their recent messages leaves the window, or
 skipped, by ``CLARION_FREQUENCY_POLICY``.
+
+Messages of other claims count too, while they are claimed (perhaps on the wire) or
+unknown (perhaps accepted): two runs reaching one number at once would otherwise both
+see nothing sent and both send. Every claim is committed before its check, so of two
+checks the later one sees the other's row. A recipient held back only because of such a
+message is looked at again shortly (``RECHECK``), whatever the policy: that message may
+still fail.
 """
 
 from __future__ import annotations
@@ -15,16 +22,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns import claims
 from campaigns.claims import Claimed
 from campaigns.clock import as_utc
 from campaigns.definition import format_duration, parse_duration
-from campaigns.models import Message
+from campaigns.models import Message, MessageStatus, Run
 
 _CAP = re.compile(r"\s*(\d+)\s*/\s*(\S+)\s*\Z")
+# How soon a recipient held back by another claim's unsettled message is looked at again.
+RECHECK = timedelta(minutes=1)
+_UNSETTLED = (MessageStatus.CLAIMED, MessageStatus.UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,27 @@ def _recent(session: Session, phones: Sequence[str], since: datetime) -> dict[st
     return sent
 
 
+def _unsettled(session: Session, phones: Sequence[str], since: datetime, token: str) -> set[str]:
+    """The numbers with a message of another claim not settled yet (claimed or unknown).
+    Only runs not finished before ``since`` can hold one in the window; by (run_id,
+    status) each is an index probe, not a scan by phone."""
+    runs = select(Run.id).where(or_(Run.finished_at.is_(None), Run.finished_at > since))
+    found: set[str] = set()
+    for start in range(0, len(phones), 500):
+        found.update(
+            session.scalars(
+                select(Message.phone).where(
+                    Message.run_id.in_(runs),
+                    Message.status.in_(_UNSETTLED),
+                    Message.phone.in_(phones[start : start + 500]),
+                    or_(Message.claim_token.is_(None), Message.claim_token != token),
+                    or_(Message.attempted_at.is_(None), Message.attempted_at > since),
+                )
+            )
+        )
+    return found
+
+
 def hold_back(
     session: Session,
     batch: Sequence[Claimed],
@@ -83,20 +114,30 @@ def hold_back(
     under the claim ``token``)."""
     if cap is None or not batch:
         return list(batch)
-    recent = _recent(session, [row.phone for row in batch], now - cap.window)
+    since = now - cap.window
+    phones = [row.phone for row in batch]
+    recent = _recent(session, phones, since)
+    unsettled = _unsettled(session, phones, since, token)
     keep: list[Claimed] = []
     held: list[claims.Hold] = []
+    rechecked: list[claims.Hold] = []
     for row in batch:
         times = sorted(recent.get(row.phone, ()), reverse=True)
-        if len(times) < cap.messages:
+        if len(times) >= cap.messages:
+            reason = (
+                f"frequency cap: {len(times)} messages in the last {format_duration(cap.window)}"
+            )
+            # Deferred: free again once the cap-th newest message is older than the window.
+            until = None if policy == "skip" else times[cap.messages - 1] + cap.window
+            held.append(claims.Hold(row.id, until=until, reason=reason))
+        elif row.phone in unsettled and len(times) + 1 >= cap.messages:
+            reason = "frequency cap: another message to this number is not settled yet"
+            rechecked.append(claims.Hold(row.id, until=now + RECHECK, reason=reason))
+        else:
             keep.append(row)
-            continue
-        reason = f"frequency cap: {len(times)} messages in the last {format_duration(cap.window)}"
-        # Deferred: free again once the cap-th newest message is older than the window.
-        until = None if policy == "skip" else times[cap.messages - 1] + cap.window
-        held.append(claims.Hold(row.id, until=until, reason=reason))
     if policy == "skip":
         claims.skip(session, token, held)
     else:
         claims.defer(session, token, held)
+    claims.defer(session, token, rechecked)
     return keep

@@ -74,9 +74,7 @@ def test_a_chunk_ends_where_its_receipts_one_by_one_end(db_url: str) -> None:
                 apply_receipts(session, [(provider_id, status)])
     # One chunk, the receipts of different messages interleaved (each message's own in
     # order, as the provider lists them by time).
-    queues = [
-        [(p, s) for s in receipts] for p, (_, receipts) in zip(chunked, CASES, strict=True)
-    ]
+    queues = [[(p, s) for s in receipts] for p, (_, receipts) in zip(chunked, CASES, strict=True)]
     rng = random.Random(7)
     chunk: list[tuple[str, str]] = []
     while any(queues):
@@ -85,7 +83,12 @@ def test_a_chunk_ends_where_its_receipts_one_by_one_end(db_url: str) -> None:
         changed = apply_receipts(session, chunk)
     assert _states(db_url, chunked) == _states(db_url, one_by_one)
     assert _states(db_url, chunked)[:6] == [
-        "delivered", "delivered", "delivered", "temporary_failure", "sent", "delivered"
+        "delivered",
+        "delivered",
+        "delivered",
+        "temporary_failure",
+        "sent",
+        "delivered",
     ]
     # Counted once per message written to: all with receipts but the one whose final
     # status only got passing ones.

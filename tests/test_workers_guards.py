@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select
 
 from campaigns.budget import set_budget
@@ -306,6 +307,103 @@ def test_frequency_cap_defers_over_all_campaigns(db_url: str) -> None:
     clock.now += 4 * hour
     assert _drain(dispatcher, run_id, clock)[-1] == "done"
     assert provider.count_to(phones[0]) == 1
+
+
+class _InterleavingLimiter(RecordingLimiter):
+    """Runs ``between`` once, at the first grant: after this chain's checks, before its
+    request leaves (where another worker's whole batch can happen)."""
+
+    def __init__(self, between: Any) -> None:
+        super().__init__()
+        self.between = between
+
+    def acquire(self, messages: int) -> float:
+        between, self.between = self.between, None
+        if between is not None:
+            between()
+        return super().acquire(messages)
+
+
+def _two_runs_at_once(
+    url: str, provider: FakeProvider, policy: str = "defer"
+) -> tuple[list[str], dict[tuple[int, str], datetime]]:
+    """Two campaigns reach the same three numbers at once, under a cap of one a day: the
+    second run's whole first batch goes while the first run's batch is past its checks
+    but not sent yet. Then both runs are sent to the end; returns when each (run, number)
+    was sent (runs in start order)."""
+    clock = Clock()
+    phones = us_numbers(3)
+    seed_list(url, "customers", phones)
+    _, first = seed_campaign(url, ["customers"], name="blast")
+    _, second = seed_campaign(url, ["customers"], name="reminder")
+    for run_id in (first, second):
+        with session_scope(url) as session:
+            expand_run(session, run_id)
+    settings = Settings(
+        database_url=url,
+        reconcile_after_seconds=0,
+        frequency_cap="1/24h",
+        frequency_policy=policy,
+    )
+
+    def dispatcher(limiter: RecordingLimiter) -> Dispatcher:
+        return Dispatcher(
+            settings=settings,
+            client=provider,  # type: ignore[arg-type]
+            limiter=limiter,  # type: ignore[arg-type]
+            sleep=lambda s: None,
+            clock=clock,
+        )
+
+    other = dispatcher(RecordingLimiter())
+    this = dispatcher(_InterleavingLimiter(lambda: other.dispatch_once(second)))
+    this.dispatch_once(first)
+    # The race itself: no number got a second message within the day.
+    assert max(provider.count_to(phone) for phone in phones) == 1
+    assert _drain(other, second, clock)[-1] == "done"
+    assert _drain(this, first, clock)[-1] == "done"
+    with session_scope(url) as session:
+        sent_at = {
+            (1 if run_id == first else 2, phone): at.astimezone(UTC)
+            for run_id, phone, at in session.execute(
+                select(Message.run_id, Message.phone, Message.sent_at).where(
+                    Message.status == "sent"
+                )
+            )
+        }
+    return phones, sent_at
+
+
+def test_frequency_cap_counts_a_message_another_run_has_in_flight(db_url: str) -> None:
+    """The second run's check must count the first run's message, claimed and past its
+    own check but not sent yet."""
+    provider = FakeProvider()
+    phones, sent_at = _two_runs_at_once(db_url, provider)
+    for phone in phones:
+        assert provider.count_to(phone) == 2, phone
+        # One a day: the second run's message waited a day after the first's.
+        assert sent_at[2, phone] - sent_at[1, phone] >= timedelta(hours=24), phone
+
+
+@pytest.mark.parametrize("policy", ["defer", "skip"])
+def test_a_message_held_for_another_that_then_fails_goes_a_minute_later(
+    db_url: str, policy: str
+) -> None:
+    """Held back only by another run's unsettled message, which the provider refuses: the
+    number is not over its cap, and whatever the policy, its message goes at the next
+    look, not a day later and not skipped."""
+    start = Clock().now
+    provider = FakeProvider(script=[{us_numbers(1)[0]: "INVALID_RECIPIENT"}])
+    phones, sent_at = _two_runs_at_once(db_url, provider, policy)
+    refused = phones[0]
+    assert (1, refused) not in sent_at
+    assert start < sent_at[2, refused] <= start + timedelta(minutes=5)
+    for phone in phones[1:]:
+        assert (1, phone) in sent_at
+        if policy == "defer":
+            assert sent_at[2, phone] - sent_at[1, phone] >= timedelta(hours=24), phone
+        else:
+            assert (2, phone) not in sent_at, phone
 
 
 def test_frequency_cap_skip_policy(sqlite_url: str) -> None:
