@@ -94,7 +94,13 @@ def _unsettled(session: Session, phones: Sequence[str], since: datetime, token: 
                     Message.status.in_(_UNSETTLED),
                     Message.phone.in_(phones[start : start + 500]),
                     or_(Message.claim_token.is_(None), Message.claim_token != token),
-                    or_(Message.attempted_at.is_(None), Message.attempted_at > since),
+                    # An unknown row left when its attempt did; a claimed one may be
+                    # leaving now, whenever its earlier attempts were.
+                    or_(
+                        Message.status == MessageStatus.CLAIMED,
+                        Message.attempted_at.is_(None),
+                        Message.attempted_at > since,
+                    ),
                 )
             )
         )

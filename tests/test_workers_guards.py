@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from campaigns.budget import set_budget
 from campaigns.db import session_scope
@@ -404,6 +404,41 @@ def test_a_message_held_for_another_that_then_fails_goes_a_minute_later(
             assert sent_at[2, phone] - sent_at[1, phone] >= timedelta(hours=24), phone
         else:
             assert (2, phone) not in sent_at, phone
+
+
+@pytest.mark.parametrize(
+    ("status", "days_ago", "held"),
+    [
+        ("claimed", 3, True),  # a retry leaving now: its first attempt was days ago
+        ("unknown", 0, True),  # perhaps accepted, moments ago
+        ("unknown", 3, False),  # perhaps accepted, but outside the window
+    ],
+)
+def test_frequency_cap_counts_unsettled_messages_by_when_they_may_have_left(
+    db_url: str, status: str, days_ago: int, held: bool
+) -> None:
+    clock = Clock()
+    phones = us_numbers(1)
+    _earlier_messages(db_url, [(phones[0], clock.now)])
+    with session_scope(db_url) as session:
+        # The other campaign's message: not sent, but claimed now or of unknown outcome.
+        session.execute(
+            update(Message)
+            .where(Message.phone == phones[0])
+            .values(
+                status=status,
+                sent_at=None,
+                attempted_at=clock.now - timedelta(days=days_ago),
+                claim_token="another-worker" if status == "claimed" else None,
+            )
+        )
+    seed_list(db_url, "customers", phones)
+    _, run_id = seed_campaign(db_url, ["customers"])
+    with session_scope(db_url) as session:
+        expand_run(session, run_id)
+    dispatcher, provider, _ = _dispatcher(db_url, clock, frequency_cap="1/24h")
+    dispatcher.dispatch_once(run_id)
+    assert provider.count_to(phones[0]) == (0 if held else 1)
 
 
 def test_frequency_cap_skip_policy(sqlite_url: str) -> None:
