@@ -11,8 +11,10 @@ A table below the account's real prices would still let every batch in flight cr
 cap by the difference. So a run with a cap learns, from each recorded batch, the ratio of
 what the provider charged to what the table estimated for the same messages
 (``Run.price_factor``, the highest seen), and estimates what is still to leave at that
-ratio when it is above 1. Only the batches that leave before the first answer is recorded
-rest on the table alone.
+ratio when it is above 1. Until that first answer is recorded, one batch at a time leaves:
+a second chain's batch waits (``BudgetCheck.wait``), so only the first batch rests on the
+table alone. The run's row is locked for that check, so of two chains checking at once
+one goes and the other sees its batch.
 """
 
 from __future__ import annotations
@@ -73,13 +75,17 @@ def record_spend(
     return total
 
 
-def _in_flight(session: Session, run_id: int, channel: str, prices: PriceTable) -> Decimal:
+def _in_flight(
+    session: Session, run_id: int, channel: str, prices: PriceTable, token: str
+) -> tuple[Decimal, bool]:
+    """The estimate of every claimed row of the run, and whether other claims hold some."""
     rows = session.execute(
-        select(Message.phone, Message.body).where(
+        select(Message.phone, Message.body, Message.claim_token).where(
             Message.run_id == run_id, Message.status == "claimed"
         )
     ).all()
-    return estimate(channel, ((r.phone, r.body) for r in rows), prices)
+    others = any(r.claim_token != token for r in rows)
+    return estimate(channel, ((r.phone, r.body) for r in rows), prices), others
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,8 @@ class BudgetCheck:
 
     reason: str | None = None
     capped: bool = False
+    # No price learnt yet and another chain's batch is out: wait for its answer.
+    wait: bool = False
 
 
 def over_budget(
@@ -98,19 +106,29 @@ def over_budget(
     defn: CampaignDefinition,
     batch: Sequence[Claimed],
     prices: PriceTable,
+    *,
+    token: str,
 ) -> BudgetCheck:
-    """Whether the claimed ``batch`` may leave under the campaign's caps."""
+    """Whether the claimed ``batch`` (held under ``token``) may leave under the campaign's
+    caps. The caller commits right after: the check may hold the run's row locked."""
     cap = current_budget(session, run.campaign_id)
     if cap is None:
         return BudgetCheck()
-    spent, factor = session.execute(
-        select(Run.spent, Run.price_factor).where(Run.id == run.id)
-    ).one()
+    price = select(Run.spent, Run.price_factor).where(Run.id == run.id)
+    spent, factor = session.execute(price).one()
+    if factor is None:
+        # Read again under the row's lock: checks before the first price is learnt go one
+        # at a time, each seeing the batches the ones before it let go.
+        # FOR NO KEY UPDATE: rows referring to the run (its totals) are still written.
+        spent, factor = session.execute(price.with_for_update(key_share=True)).one()
     spent = Decimal(spent or 0)
     # What the provider charged above the table so far, never below it.
     scale = max(Decimal(1), factor or Decimal(1))
     # Every claimed row of the run (this batch's included) is about to be charged.
-    coming = _in_flight(session, run.id, defn.channel, prices) * scale
+    in_flight, others = _in_flight(session, run.id, defn.channel, prices, token)
+    if factor is None and others:
+        return BudgetCheck(capped=True, wait=True)
+    coming = in_flight * scale
     mine = estimate(defn.channel, ((row.phone, row.body) for row in batch), prices) * scale
     if cap.run is not None and spent + coming > cap.run:
         return BudgetCheck(_reason("run", cap.run, spent, len(batch), mine), capped=True)

@@ -5,6 +5,7 @@ failure touches only its own row, and a pause stops the batch between calls."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -51,7 +52,9 @@ class CountingLimiter(LocalRateLimiter):
         return super().acquire(messages)
 
 
-def _notify_run(url: str, phones: list[str], sandbox: SandboxHandle) -> tuple[int, str]:
+def _notify_run(
+    url: str, phones: list[str], sandbox: SandboxHandle, **extra: Any
+) -> tuple[int, str]:
     seed_list(url, "a", phones)
     definition = {
         "name": "reminder",
@@ -59,6 +62,7 @@ def _notify_run(url: str, phones: list[str], sandbox: SandboxHandle) -> tuple[in
         "provider": "skillboss",
         "audience": {"lists": ["a"]},
         "message": {"template_id": "tmpl_reminder", "variables": {"name": "{first_name}"}},
+        **extra,
     }
     with session_scope(url) as session:
         campaign = create_campaign(session, definition)
@@ -69,8 +73,10 @@ def _notify_run(url: str, phones: list[str], sandbox: SandboxHandle) -> tuple[in
         return run.id, run.key
 
 
-def _dispatcher(url: str, sandbox: SandboxHandle, limiter: LocalRateLimiter) -> Dispatcher:
-    settings = Settings(database_url=url, retry_base_seconds=0.001)
+def _dispatcher(
+    url: str, sandbox: SandboxHandle, limiter: LocalRateLimiter, **settings_kw: Any
+) -> Dispatcher:
+    settings = Settings(database_url=url, retry_base_seconds=0.001, **settings_kw)
     client = ClickSendClient(sandbox.base_url, "sandbox", "sandbox-key", timeout=5)
     hub = SkillBossClient(sandbox.root_url, "sandbox-skillboss-key", timeout=5)
     return Dispatcher(settings=settings, client=client, limiter=limiter, hub=hub)
@@ -179,3 +185,24 @@ def test_a_rejected_call_fails_only_its_own_row(
         )
     assert [rows[p] for p in calls] == ["sent", "sent", "failed"]
     assert status_counts(sqlite_url, run_id) == {"sent": 2, "failed": 1, "pending": 2}
+
+
+def test_a_run_cap_holds_though_the_hub_answers_no_price(
+    db_url: str, sandbox: SandboxHandle
+) -> None:
+    """The hub's answer carries no price, so each message sent through it counts toward
+    the run's spend at the price table's estimate (0.025 here); else the spend stayed at
+    nothing and a capped run went on past its cap."""
+    phones = us_numbers(20)
+    run_id, key = _notify_run(db_url, phones, sandbox, budget={"run": "0.30"})
+    _drain(_dispatcher(db_url, sandbox, CountingLimiter(), batch_size=5), run_id)
+    sent = len(_ledger(sandbox, key)["by_recipient"])
+    with session_scope(db_url) as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        status, reason, spent = run.status, run.status_reason or "", run.spent
+    # Two batches of five (0.25); the third would take the spend to 0.375.
+    assert sent == 10
+    assert spent == Decimal("0.2500")
+    assert status == "paused"
+    assert "budget: the run cap of 0.30 would be crossed" in reason

@@ -133,6 +133,47 @@ def test_a_price_table_below_the_providers_price_does_not_let_a_run_cross_its_ca
     assert _run(db_url, run_id).spent == Decimal("1.0000")
 
 
+def test_until_a_price_is_learnt_one_batch_at_a_time_leaves(db_url: str) -> None:
+    """Two chains of a capped run: while no answer has taught the run the provider's price,
+    a second batch waits for the first's instead of leaving on the table's price. Here
+    (the provider 0.025 a message, the table 0.0125, batches of 10, a cap of 0.40) both
+    first batches leaving together were charged 0.50."""
+    _, run_id, _ = _setup(db_url, 40, budget={"run": "0.40"})
+    clock = Clock()
+    provider = FakeProvider()
+    settings = Settings(
+        database_url=db_url,
+        reconcile_after_seconds=0,
+        batch_size=10,
+        price_table='{"sms": {"default": 0.0125}}',
+    )
+
+    def dispatcher(limiter: RecordingLimiter) -> Dispatcher:
+        return Dispatcher(
+            settings=settings,
+            client=provider,  # type: ignore[arg-type]
+            limiter=limiter,  # type: ignore[arg-type]
+            sleep=lambda s: None,
+            clock=clock,
+        )
+
+    other = dispatcher(RecordingLimiter())
+    waited: list[str] = []
+    # The second chain's batch is claimed and checked while the first's is about to leave.
+    this = dispatcher(
+        _InterleavingLimiter(lambda: waited.append(other.dispatch_once(run_id).action))
+    )
+    assert this.dispatch_once(run_id).action == "again"
+    assert waited == ["wait"]
+    assert provider.requests == 1
+    # Then at the price learnt from the first batch (0.25 each), the next would cross it.
+    assert _drain(other, run_id, clock)[-1] == "stopped"
+    run = _run(db_url, run_id)
+    assert run.status == "paused"
+    assert run.spent == Decimal("0.2500")
+    assert status_counts(db_url, run_id) == {"sent": 10, "pending": 30}
+
+
 def test_campaign_cap_counts_every_run(sqlite_url: str) -> None:
     # A recurring campaign: its cap holds over all its runs.
     seed_list(sqlite_url, "customers", us_numbers(10))

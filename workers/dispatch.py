@@ -73,6 +73,8 @@ SENDABLE = ("expanding", "sending")
 # How often a dispatch chain that caught up with an expansion looks again.
 EXPANSION_POLL_SECONDS = 0.5
 LIMITER_DOWN_WAIT = 5.0
+# How soon a capped run's chain looks again while the first batch's price is awaited.
+PRICE_WAIT_SECONDS = 0.5
 EXPIRY_SETTLE_ROUNDS = 5
 
 
@@ -215,14 +217,25 @@ class Dispatcher:
         # These rows are no longer locked while the limiter waits, and the claim's row is
         # locked (by the fence) before message rows, as lease recovery locks them.
         session.commit()
-        check = budget.over_budget(session, run, defn, batch, self._prices)
+        check = budget.over_budget(session, run, defn, batch, self._prices, token=token)
+        if check.wait:
+            # Given back (not an attempt) under the check's lock of the run's row, so the
+            # chain checking next sees these rows gone.
+            claims.release(session, token)
+            session.commit()
+            return Outcome("wait", PRICE_WAIT_SECONDS)
+        # Ends that lock before any other row is locked: pausing locks the campaign's row,
+        # which a user's pause or cancel locks before the run's.
+        session.commit()
         if check.reason:
             claims.release(session, token)
             pause_campaign(session, run.campaign_id, reason=check.reason)
             session.commit()
             return Outcome("stopped")
+        # A run with a cap learns the provider's price from what this batch is charged.
+        channel = defn.channel if check.capped else None
         if is_notify_campaign(defn):
-            return self._send_notify(session, run, defn, token, batch)
+            return self._send_notify(session, run, defn, token, batch, learn_price=channel)
         left = self._gate(session, run, token, batch)
         if isinstance(left, Outcome):
             return left
@@ -230,8 +243,6 @@ class Dispatcher:
             response = send_batch(self.client, defn, run.key, batch)
         except ClickSendError as exc:
             return self._failed(session, run, defn, token, batch, exc, left)
-        # A run with a cap learns the provider's price from what this batch is charged.
-        channel = defn.channel if check.capped else None
         return self._record(session, run, token, batch, response, left, learn_price=channel)
 
     def _gate(
@@ -288,7 +299,14 @@ class Dispatcher:
         return left
 
     def _send_notify(
-        self, session: Session, run: Run, defn: CampaignDefinition, token: str, batch: list[Claimed]
+        self,
+        session: Session,
+        run: Run,
+        defn: CampaignDefinition,
+        token: str,
+        batch: list[Claimed],
+        *,
+        learn_price: str | None,
     ) -> Outcome:
         """One hub call per recipient, each its own request under the limit and the fence;
         each row is settled as its call returns. A failure settles only its own row; the
@@ -313,8 +331,20 @@ class Dispatcher:
                 claims.release_unsent(session, token)
                 session.commit()
                 return replace(outcome, sent=sent, failed=failed + outcome.failed)
+            if result.status == "SUCCESS":
+                # The hub's answer names no price: the message counts toward the run's
+                # spend (and its budget) at what the cap check estimated for it.
+                price = budget.estimate(defn.channel, [(row.phone, row.body)], self._prices)
+                result = replace(result, message_price=price)
             recorded = self._record(
-                session, run, token, [row], _notify_response(result), left, closes=last
+                session,
+                run,
+                token,
+                [row],
+                _notify_response(result),
+                left,
+                closes=last,
+                learn_price=learn_price,
             )
             sent, failed = sent + recorded.sent, failed + recorded.failed
         return Outcome("again", sent=sent, failed=failed)
