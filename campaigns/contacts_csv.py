@@ -15,12 +15,12 @@ from campaigns.contacts_import import (
     CHUNK_SIZE,
     TIMEZONE,
     ImportReport,
-    _apply,
-    _classify,
-    _header,
-    _list_id,
-    _records,
-    _Upserter,
+    Upserter,
+    apply_items,
+    classify_rows,
+    csv_records,
+    list_id_for,
+    read_header,
 )
 from campaigns.db import session_scope
 from campaigns.phones import check_region
@@ -57,11 +57,13 @@ def import_csv(
     path = Path(path)
     # surrogateescape: a bad byte becomes one row's error instead of ending the import.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        records = _records(fh)
+        records = csv_records(fh)
         first = next(records, None)
-        header = _header(first[1] if first else None, path)
+        header = read_header(first[1] if first else None, path)
         with session_scope(db_url) as session:
-            report = ImportReport(list_id=_list_id(session, list_name), import_id=uuid.uuid4().hex)
+            report = ImportReport(
+                list_id=list_id_for(session, list_name), import_id=uuid.uuid4().hex
+            )
             session.commit()
             dialect = session.get_bind().dialect
             if (dialect.name, dialect.driver) == ("postgresql", "psycopg"):
@@ -82,7 +84,7 @@ def import_csv(
                     progress=progress,
                 )
                 return report
-            upserter = _Upserter(
+            upserter = Upserter(
                 session,
                 report,
                 region=region,
@@ -90,6 +92,6 @@ def import_csv(
                 progress=progress,
                 replace_timezone=TIMEZONE in header,
             )
-            _apply(upserter, _classify(header, records))
+            apply_items(upserter, classify_rows(header, records))
             upserter.flush()
     return report

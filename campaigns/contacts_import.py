@@ -100,7 +100,7 @@ def check_contact(region: str, phone: str, zone: str) -> Checked:
     return e164, zone or None, "", ""
 
 
-class _Upserter:
+class Upserter:
     """Validates contact rows and writes them to one list, a chunk at a time."""
 
     def __init__(
@@ -262,7 +262,7 @@ def upsert_contacts(
     (a CSV with a timezone column), so a sync does not wipe local overrides.
     """
     report = ImportReport(list_id=list_id, import_id=import_id)
-    upserter = _Upserter(
+    upserter = Upserter(
         session,
         report,
         region=check_region(default_region),
@@ -299,7 +299,7 @@ def _bad_byte(text: str) -> str | None:
     return None
 
 
-def _header(cells: list[str] | csv.Error | None, path: Path) -> list[str]:
+def read_header(cells: list[str] | csv.Error | None, path: Path) -> list[str]:
     if isinstance(cells, csv.Error):
         raise CsvFormatError(f"{path}: header: malformed CSV: {cells}")
     if not cells:
@@ -318,7 +318,7 @@ def _header(cells: list[str] | csv.Error | None, path: Path) -> list[str]:
     return names
 
 
-def _records(fh: TextIO) -> Iterator[tuple[int, list[str] | csv.Error]]:
+def csv_records(fh: TextIO) -> Iterator[tuple[int, list[str] | csv.Error]]:
     """(line, cells) pairs, one per line; a malformed line yields its csv.Error.
 
     Each line is parsed on its own: a quoted field may not span lines. With a stray quote
@@ -402,7 +402,7 @@ def record_problem(header: list[str], cells: list[str] | csv.Error) -> Any:
     return None
 
 
-def _classify(header: list[str], records: Iterator[Any]) -> Iterator[_Item]:
+def classify_rows(header: list[str], records: Iterator[Any]) -> Iterator[_Item]:
     """Sort CSV records into rows to check, empty rows and rows broken as CSV."""
     for line, cells in records:
         problem = record_problem(header, cells)
@@ -414,7 +414,7 @@ def _classify(header: list[str], records: Iterator[Any]) -> Iterator[_Item]:
             yield "reject", line, problem
 
 
-def _apply(upserter: _Upserter, items: Iterable[_Item]) -> None:
+def apply_items(upserter: Upserter, items: Iterable[_Item]) -> None:
     for kind, line, payload in items:
         if kind == "row":
             upserter.add(line, payload)
@@ -436,7 +436,7 @@ def _dialect(session: Session) -> Any:
     return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
-def _list_id(session: Session, name: str) -> int:
+def list_id_for(session: Session, name: str) -> int:
     """The id of the list called ``name``, created (as a local list) when missing."""
     # ON CONFLICT DO NOTHING: two imports creating the same list at once both succeed.
     stmt = _dialect(session).insert(table(ContactList)).on_conflict_do_nothing()
