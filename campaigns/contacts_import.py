@@ -66,7 +66,8 @@ class RowError:
 
 @dataclass
 class ImportReport:
-    """What an import did. rows = imported + updated + duplicates + rejected + empty."""
+    """What an import did. rows = imported + updated + duplicates + rejected + empty.
+    ``removed``: contacts a sync of a ClickSend list dropped (deleted there)."""
 
     list_id: int
     import_id: str
@@ -76,6 +77,7 @@ class ImportReport:
     duplicates: int = 0
     errors: list[RowError] = field(default_factory=list)
     empty: int = 0
+    removed: int = 0
 
 
 _NOT_FIELDS = frozenset((PHONE, TIMEZONE))  # stored in columns of their own

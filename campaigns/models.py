@@ -78,6 +78,10 @@ class ContactList(Base):
     source: Mapped[str] = mapped_column(String(20), default="local")
     clicksend_list_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     synced_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The list's contact count at ClickSend minus the local copy's, at the last sync (bad
+    # numbers and duplicates stay out of the copy): if it shrinks, a contact was deleted
+    # there (campaigns.sync).
+    sync_gap: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

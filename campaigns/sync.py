@@ -3,7 +3,13 @@
 The account's contacts pass through the same E.164 normalisation, dedupe and per-row
 errors as a CSV import (``upsert_contacts``). After the first sync only contacts updated
 since the last one are fetched (``updated_after``); ``full=True`` re-reads the whole list.
-Contacts deleted at ClickSend stay in the local copy.
+
+A read of the whole list drops from the local copy every contact it did not bring (each
+one it brings is written, with the time). An update-only read cannot see a deletion, but
+the list's own count can: ClickSend's count minus the local copy's (its bad numbers and
+duplicates) is kept on the list (``sync_gap``), and when it shrinks a contact was deleted
+there, so the whole list is read at once. Only a deletion in the same interval as a new
+bad number or duplicate at ClickSend hides from that; ``full=True`` finds it.
 """
 
 from __future__ import annotations
@@ -11,12 +17,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from campaigns.clock import utcnow
 from campaigns.contacts_import import ImportReport, upsert_contacts
-from campaigns.models import ContactList
+from campaigns.models import Contact, ContactList
 from clicksend.client import ClickSendClient
 
 # Clocks differ; re-reading a minute of updates costs little and misses nothing.
@@ -49,25 +55,71 @@ def sync_list(
     """Bring the local copy of ClickSend list ``clicksend_list_id`` up to date."""
     remote = client.get_list(clicksend_list_id)
     lst = local_list_for(session, clicksend_list_id, name or remote.name)
-    started = utcnow()
-    updated_after = None
-    if lst.synced_at is not None and not full:
-        updated_after = int(lst.synced_at.timestamp()) - overlap_seconds
+    list_id, started = lst.id, utcnow()
+    if lst.synced_at is None or full:
+        report = _read_whole(session, client, clicksend_list_id, list_id, default_region, progress)
+    else:
+        since = int(lst.synced_at.timestamp()) - overlap_seconds
+        report = _read(session, client, clicksend_list_id, list_id, default_region, progress, since)
+        gap = _gap(session, list_id, remote.contacts_count)
+        if lst.sync_gap is not None and gap is not None and gap < lst.sync_gap:
+            report = _read_whole(
+                session, client, clicksend_list_id, list_id, default_region, progress
+            )
+    lst = session.get(ContactList, list_id) or lst
+    lst.synced_at = started
+    lst.sync_gap = _gap(session, list_id, remote.contacts_count)
+    session.commit()
+    return report
 
+
+def _read(
+    session: Session,
+    client: ClickSendClient,
+    clicksend_list_id: int,
+    list_id: int,
+    default_region: str,
+    progress: Callable[[int], None] | None,
+    updated_after: int | None,
+) -> ImportReport:
     def rows() -> Iterator[tuple[int, Mapping[str, str]]]:
         contacts = client.contacts(clicksend_list_id, updated_after=updated_after)
         for number, contact in enumerate(contacts, start=1):
             yield number, dict(contact.fields)
 
-    report = upsert_contacts(
+    return upsert_contacts(
         session,
-        lst.id,
+        list_id,
         rows(),
         default_region=default_region,
         import_id=f"sync-{uuid.uuid4().hex[:12]}",
         progress=progress,
     )
-    lst = session.get(ContactList, lst.id) or lst
-    lst.synced_at = started
+
+
+def _read_whole(
+    session: Session,
+    client: ClickSendClient,
+    clicksend_list_id: int,
+    list_id: int,
+    default_region: str,
+    progress: Callable[[int], None] | None,
+) -> ImportReport:
+    """Read every contact, then drop the local ones the read did not write: deleted at
+    ClickSend (or their number is no longer good). Not reached if the read fails."""
+    started = utcnow()
+    report = _read(session, client, clicksend_list_id, list_id, default_region, progress, None)
+    gone = session.execute(
+        delete(Contact).where(Contact.list_id == list_id, Contact.updated_at < started)
+    )
+    report.removed = int(getattr(gone, "rowcount", 0) or 0)
     session.commit()
     return report
+
+
+def _gap(session: Session, list_id: int, remote_count: int | None) -> int | None:
+    """ClickSend's count of the list minus the local copy's (None: no count given)."""
+    if remote_count is None:
+        return None
+    local = session.scalar(select(func.count()).where(Contact.list_id == list_id)) or 0
+    return remote_count - local

@@ -100,7 +100,9 @@ def lists_import(
 def lists_sync(
     clicksend_list_id: Annotated[int, typer.Argument(help="The ClickSend list id.")],
     name: Annotated[str | None, typer.Option(help="Local name (default: ClickSend's).")] = None,
-    full: Annotated[bool, typer.Option(help="Re-read every contact, not only updates.")] = False,
+    full: Annotated[
+        bool, typer.Option(help="Read every contact; drop those deleted at ClickSend.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Copy a ClickSend contact list into the local store (incremental after the first)."""

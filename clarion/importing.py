@@ -59,6 +59,7 @@ def print_report(console: Console, report: ImportReport) -> None:
         f"{report.imported:,} imported, {report.updated:,} updated, "
         f"{report.duplicates:,} duplicates, {len(report.errors):,} rows rejected "
         f"(of {report.rows:,} rows; import {report.import_id})"
+        + (f"; {report.removed:,} removed (deleted at ClickSend)" if report.removed else "")
     )
     if not report.errors:
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -76,6 +77,71 @@ def test_list_sync_normalises_dedupes_and_is_incremental(
         assert lst.name == "vip" and lst.source == "clicksend" and lst.synced_at is not None
         names = {c.phone: c.fields.get("first_name") for c in session.scalars(select(Contact))}
     assert names == {"+12015550123": "Ann", "+12015550124": "Robert"}
+
+
+def _local_phones(url: str, clicksend_list_id: int) -> set[str]:
+    with session_scope(url) as session:
+        return set(
+            session.scalars(
+                select(Contact.phone)
+                .join(ContactList, ContactList.id == Contact.list_id)
+                .where(ContactList.clicksend_list_id == clicksend_list_id)
+            )
+        )
+
+
+def _remote_list(client: ClickSendClient, contacts: list[tuple[str, str]]) -> dict[str, int]:
+    """A ClickSend list of these (phone, first name) contacts; returns each name's id."""
+    remote = client.create_list(f"list-{uuid.uuid4().hex[:6]}")
+    assert remote.list_id is not None
+    ids = {}
+    for phone, name in contacts:
+        made = client.create_contact(remote.list_id, {"phone_number": phone, "first_name": name})
+        assert made.contact_id is not None
+        ids[name] = made.contact_id
+    ids["list"] = remote.list_id
+    return ids
+
+
+def test_a_full_sync_drops_the_contacts_deleted_at_clicksend(
+    sandbox: SandboxHandle, db_url: str
+) -> None:
+    with _client(sandbox) as client:
+        ids = _remote_list(
+            client, [("+12015550123", "Ann"), ("+12015550124", "Bob"), ("+12015550125", "Cy")]
+        )
+        with session_scope(db_url) as session:
+            sync_list(session, client, ids["list"], default_region="US")
+        client.delete_contact(ids["list"], ids["Bob"])
+        with session_scope(db_url) as session:
+            sync_list(session, client, ids["list"], default_region="US", full=True)
+    assert _local_phones(db_url, ids["list"]) == {"+12015550123", "+12015550125"}
+
+
+@pytest.mark.parametrize(
+    "others",
+    [
+        [],
+        # A duplicate and a bad number at ClickSend: the local copy holds fewer contacts
+        # than the list counts, which must not hide the deletion.
+        [("+12015550123", "Dup"), ("12345", "Bad")],
+    ],
+)
+def test_each_run_leaves_out_the_contacts_deleted_at_clicksend(
+    sandbox: SandboxHandle, db_url: str, others: list[tuple[str, str]]
+) -> None:
+    """Before each run its ClickSend lists are synced incrementally, which cannot see a
+    deletion; a list that counts fewer contacts than the local copy accounts for is read
+    whole, and the contacts it no longer holds leave the local copy."""
+    with _client(sandbox) as client:
+        ids = _remote_list(client, [("+12015550123", "Ann"), ("+12015550124", "Bob"), *others])
+        with session_scope(db_url) as session:
+            runner.sync_audience(session, client, [ids["list"]], get_settings())
+        assert _local_phones(db_url, ids["list"]) == {"+12015550123", "+12015550124"}
+        client.delete_contact(ids["list"], ids["Bob"])
+        with session_scope(db_url) as session:
+            runner.sync_audience(session, client, [ids["list"]], get_settings())
+    assert _local_phones(db_url, ids["list"]) == {"+12015550123"}
 
 
 def test_campaign_with_a_clicksend_template_and_list(
