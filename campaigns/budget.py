@@ -19,7 +19,7 @@ one goes and the other sees its batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -51,12 +51,12 @@ def record_spend(
     run_id: int,
     prices: Iterable[Decimal | None],
     *,
-    last_activity_at: Any = None,
+    also: Mapping[str, Any] | None = None,
     estimated: Decimal | None = None,
 ) -> Decimal:
     """Add what the provider charged for a batch to the run's spend (same transaction as
-    the batch's results). ``last_activity_at`` (a time or a SQL expression) is written to
-    the run's row by the same statement: one write of the row per batch, not two.
+    the batch's results). ``also``: other columns of the run's row (values or SQL
+    expressions), written by the same statement: one write of the row per batch, not two.
     ``estimated``: the local table's estimate of the messages charged (a run with a cap),
     from which the run learns the provider's price (``Run.price_factor``)."""
     total = sum((p for p in prices if p), Decimal("0"))
@@ -68,8 +68,7 @@ def record_spend(
         factor = min(total / estimated, Decimal(1000)).quantize(Decimal("0.000001"))
         known = func.coalesce(Run.price_factor, 0)
         values["price_factor"] = case((known >= factor, Run.price_factor), else_=factor)
-    if last_activity_at is not None:
-        values["last_activity_at"] = last_activity_at
+    values.update(also or {})
     if values:
         session.execute(update(Run).where(Run.id == run_id).values(**values))
     return total

@@ -177,6 +177,8 @@ class Run(Base):
     expansion_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
     expansion_until: Mapped[datetime | None] = mapped_column(nullable=True)
     last_activity_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Since when no request of this run could reach the provider (None: the last one did).
+    unreachable_since: Mapped[datetime | None] = mapped_column(nullable=True)
     # What the provider charged for this run's messages so far (its message_price), for
     # the definition's budget caps.
     spent: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal("0"))

@@ -72,7 +72,7 @@ def test_a_batch_that_cost_nothing_still_stamps_the_run(db_url: str) -> None:
     _, run_id = _dispatcher(db_url, 1)
     with session_scope(db_url) as session:
         stamp = db_now(session)
-        record_spend(session, run_id, [Decimal("0"), None], last_activity_at=stamp)
+        record_spend(session, run_id, [Decimal("0"), None], also={"last_activity_at": stamp})
     spent, last = _run_row(db_url, run_id)
     assert spent == Decimal("0") and last == stamp
 

@@ -158,14 +158,53 @@ def test_a_provider_never_reached_pauses_instead_of_failing(sqlite_url: str) -> 
     dispatcher, provider, _, run_id = _setup(sqlite_url, phones, max_attempts=3)
     provider.script = [ConnectionFailedError("connection refused")] * 10
     _drain(dispatcher, run_id)
-    assert 3 <= provider.requests <= 6
+    # Tried again until the retry schedule's waits (0.001 + 0.002 s here) have passed.
+    assert 2 <= provider.requests < 10
     with session_scope(sqlite_url) as session:
         rows = session.scalars(select(Message).where(Message.run_id == run_id)).all()
         run = session.get(Run, run_id)
         assert run is not None and run.status == "paused"
         assert "cannot reach the provider" in (run.status_reason or "")
-    assert {r.status for r in rows} == {"pending"}
+    # Never seen by the provider: no try of theirs is used up.
+    assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
     assert provider.sent == []
+
+
+def _outage_then_resume(url: str, phones: list[str], after: list[object]) -> FakeProvider:
+    """The provider cannot be reached until the run pauses itself; then it is back, the
+    campaign is resumed, and its answers are ``after``."""
+    from campaigns.runs import resume_campaign
+
+    dispatcher, provider, _, run_id = _setup(url, phones, max_attempts=3)
+    provider.script = [ConnectionFailedError("connection refused")] * 50
+    assert _drain(dispatcher, run_id)[-1] == "stopped"
+    assert provider.sent == []
+    provider.script = list(after)
+    with session_scope(url) as session:
+        campaign_id = session.scalar(select(Run.campaign_id).where(Run.id == run_id))
+        assert campaign_id is not None
+        resume_campaign(session, campaign_id)
+    assert _drain(dispatcher, run_id)[-1] == "done"
+    assert status_counts(url, run_id) == {"sent": len(phones)}
+    return provider
+
+
+def test_an_outage_uses_up_none_of_a_messages_tries(sqlite_url: str) -> None:
+    """Requests that never reached the provider are not tries: after the outage's pause
+    and a resume, a message still has every try for a transient error of its own."""
+    phones = us_numbers(2)
+    provider = _outage_then_resume(
+        sqlite_url, phones, [{phones[0]: "INTERNAL_ERROR"}, {phones[0]: "INTERNAL_ERROR"}]
+    )
+    assert all(provider.count_to(p) == 1 for p in phones)
+
+
+def test_a_blip_after_an_outage_does_not_pause_the_run_again(sqlite_url: str) -> None:
+    """The outage's clock starts again after the pause: one refused connection after the
+    resume is retried, not taken for the same outage."""
+    phones = us_numbers(2)
+    provider = _outage_then_resume(sqlite_url, phones, [ConnectionFailedError("reset")])
+    assert all(provider.count_to(p) == 1 for p in phones)
 
 
 def test_transient_error_then_success_is_sent_once(sqlite_url: str) -> None:
@@ -175,6 +214,10 @@ def test_transient_error_then_success_is_sent_once(sqlite_url: str) -> None:
     _drain(dispatcher, run_id)
     assert status_counts(sqlite_url, run_id) == {"sent": 4}
     assert all(provider.count_to(p) == 1 for p in phones)
+    with session_scope(sqlite_url) as session:
+        run = session.get(Run, run_id)
+        # Answered since: a later refused connection starts an outage's clock afresh.
+        assert run is not None and run.unreachable_since is None
 
 
 @pytest.mark.parametrize(

@@ -19,13 +19,17 @@ def backoff_seconds(
     attempt: int, base: float, ceiling: float, rng: random.Random | None = None
 ) -> float:
     """Delay before attempt number ``attempt + 1`` (attempt counts from 1)."""
-    exp = min(ceiling, base * (2 ** max(0, attempt - 1)))
+    exp = _nominal(attempt, base, ceiling)
     # Jitter spreads a burst of failed batches so they don't all retry in the same second.
     return (rng or random).uniform(exp / 2, exp)
 
 
 def next_try(now: datetime, attempt: int, base: float, ceiling: float) -> datetime:
     return now + timedelta(seconds=backoff_seconds(attempt, base, ceiling))
+
+
+def _nominal(attempt: int, base: float, ceiling: float) -> float:
+    return min(ceiling, base * (2 ** max(0, attempt - 1)))
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,21 @@ def retry_or_give_up(
     return Failed(
         row_id, attempts, f"{reason} (after {attempts} attempts)" if can_retry else reason
     )
+
+
+def outage_window(policy: RetryPolicy) -> float:
+    """How long a run's requests may fail to connect before it pauses: the waits of a
+    message's whole retry schedule (without jitter), as when each was a try."""
+    return sum(
+        _nominal(k, policy.base_seconds, policy.max_seconds) for k in range(1, policy.max_attempts)
+    )
+
+
+def outage_retry(policy: RetryPolicy, now: datetime, unreachable_for: float) -> datetime:
+    """When to try again, ``unreachable_for`` seconds into an outage: the retry schedule's
+    next wait after the waits that already fit in that time."""
+    attempt, waited = 1, 0.0
+    while waited + _nominal(attempt, policy.base_seconds, policy.max_seconds) <= unreachable_for:
+        waited += _nominal(attempt, policy.base_seconds, policy.max_seconds)
+        attempt += 1
+    return next_try(now, attempt, policy.base_seconds, policy.max_seconds)

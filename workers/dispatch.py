@@ -56,7 +56,13 @@ from scheduler.planning import PlanRules, recipient_zones
 from scheduler.rules import plan_rules
 from scheduler.windows import next_common_opening
 from workers import reconcile
-from workers.backoff import next_try, retry_or_give_up, retry_policy
+from workers.backoff import (
+    next_try,
+    outage_retry,
+    outage_window,
+    retry_or_give_up,
+    retry_policy,
+)
 from workers.gates import LimiterGate
 from workers.notify import is_notify_campaign, notify_one
 from workers.outcomes import STATUS_WIDTH, Verdict, verdict
@@ -368,20 +374,7 @@ class Dispatcher:
         if isinstance(exc, AuthenticationError | ForbiddenError):
             return self._refused(session, run, token, exc)
         if isinstance(exc, ConnectionFailedError):
-            if any(row.attempts + 1 >= self.settings.max_attempts for row in batch):
-                # Retried to the end and still no connection: the provider is down or the
-                # URL is wrong, not these messages. Like a 401, pause with the reason
-                # rather than fail every message; resume sends them once it is back.
-                claims.release(session, token)
-                pause_campaign(
-                    session,
-                    run.campaign_id,
-                    reason=f"cannot reach the provider ({exc}); resume when it is back",
-                )
-                session.commit()
-                return Outcome("stopped")
-            self._retry_all(session, token, batch, f"connection failed: {exc}", left, closes)
-            return Outcome("again")
+            return self._unreachable(session, run, token, batch, exc, left, closes)
         if isinstance(exc, OutcomeUnknownError):
             # The request may have been accepted: settle by look-up, never by resending blind.
             log.warning("run %s: outcome of %d messages unknown (%s)", run.id, len(batch), exc)
@@ -402,6 +395,50 @@ class Dispatcher:
         self._give_up(session, token, batch, reason, left, closes)
         self._touch(session, run.id)
         return Outcome("again", failed=len(batch))
+
+    def _unreachable(
+        self,
+        session: Session,
+        run: Run,
+        token: str,
+        batch: list[Claimed],
+        exc: ClickSendError,
+        left: datetime,
+        closes: bool,
+    ) -> Outcome:
+        """The request could not connect: the provider never saw it, so it is no try of
+        these messages; they wait as a try's backoff would, timed from when the run's
+        requests stopped connecting. Once that is longer than a message's whole retry
+        schedule the provider is down or the URL wrong, not these messages: like a 401,
+        the run pauses with the reason, and a resume sends them once it is back."""
+        now = self._now(session)
+        since = session.scalar(
+            update(Run)
+            .where(Run.id == run.id)
+            .values(unreachable_since=func.coalesce(Run.unreachable_since, now))
+            .returning(Run.unreachable_since)
+        )
+        unreachable_for = (now - (as_utc(since) or now)).total_seconds()
+        policy = retry_policy(self.settings)
+        if unreachable_for >= outage_window(policy):
+            claims.release(session, token)
+            # A resume starts the outage's clock again.
+            session.execute(update(Run).where(Run.id == run.id).values(unreachable_since=None))
+            pause_campaign(
+                session,
+                run.campaign_id,
+                reason=f"cannot reach the provider ({exc}); resume when it is back",
+            )
+            session.commit()
+            return Outcome("stopped")
+        if closes:
+            claims.close(session, token)
+        when = outage_retry(policy, now, unreachable_for)
+        reason = f"connection failed: {exc}"[:500]
+        later = [claims.Later(row.id, row.attempts, when, reason) for row in batch]
+        claims.record(session, token, later, attempted_at=left, now=now)
+        session.commit()
+        return Outcome("again")
 
     def _refused(self, session: Session, run: Run, token: str, exc: ClickSendError) -> Outcome:
         """Wrong credentials: not these messages' fault; pause with the reason."""
@@ -458,22 +495,6 @@ class Dispatcher:
             look_up_after=self._now(session) + grace,
             attempted_at=left,
         )
-
-    def _retry_all(
-        self,
-        session: Session,
-        token: str,
-        batch: list[Claimed],
-        reason: str,
-        left: datetime,
-        closes: bool,
-    ) -> None:
-        now = self._now(session)
-        if closes:
-            claims.close(session, token)
-        results = [self._retry(row, now, reason) for row in batch]
-        claims.record(session, token, results, attempted_at=left, now=now)
-        session.commit()
 
     def _give_up(
         self,
@@ -575,7 +596,8 @@ class Dispatcher:
             session,
             run.id,
             (m.message_price for m in response.messages),
-            last_activity_at=self._now_sql(session),
+            # An answer: the provider is reachable (see ``_unreachable``).
+            also={"last_activity_at": self._now_sql(session), "unreachable_since": None},
             estimated=estimated,
         )
         if pause_reason:
