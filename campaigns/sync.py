@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -55,71 +56,65 @@ def sync_list(
     """Bring the local copy of ClickSend list ``clicksend_list_id`` up to date."""
     remote = client.get_list(clicksend_list_id)
     lst = local_list_for(session, clicksend_list_id, name or remote.name)
-    list_id, started = lst.id, utcnow()
-    if lst.synced_at is None or full:
-        report = _read_whole(session, client, clicksend_list_id, list_id, default_region, progress)
-    else:
-        since = int(lst.synced_at.timestamp()) - overlap_seconds
-        report = _read(session, client, clicksend_list_id, list_id, default_region, progress, since)
-        gap = _gap(session, list_id, remote.contacts_count)
-        if lst.sync_gap is not None and gap is not None and gap < lst.sync_gap:
-            report = _read_whole(
-                session, client, clicksend_list_id, list_id, default_region, progress
-            )
-    lst = session.get(ContactList, list_id) or lst
-    lst.synced_at = started
-    lst.sync_gap = _gap(session, list_id, remote.contacts_count)
-    session.commit()
-    return report
-
-
-def _read(
-    session: Session,
-    client: ClickSendClient,
-    clicksend_list_id: int,
-    list_id: int,
-    default_region: str,
-    progress: Callable[[int], None] | None,
-    updated_after: int | None,
-) -> ImportReport:
-    def rows() -> Iterator[tuple[int, Mapping[str, str]]]:
-        contacts = client.contacts(clicksend_list_id, updated_after=updated_after)
-        for number, contact in enumerate(contacts, start=1):
-            yield number, dict(contact.fields)
-
-    return upsert_contacts(
-        session,
-        list_id,
-        rows(),
-        default_region=default_region,
-        import_id=f"sync-{uuid.uuid4().hex[:12]}",
-        progress=progress,
-    )
-
-
-def _read_whole(
-    session: Session,
-    client: ClickSendClient,
-    clicksend_list_id: int,
-    list_id: int,
-    default_region: str,
-    progress: Callable[[int], None] | None,
-) -> ImportReport:
-    """Read every contact, then drop the local ones the read did not write: deleted at
-    ClickSend (or their number is no longer good). Not reached if the read fails."""
+    copy = _Copy(session, client, clicksend_list_id, lst.id, default_region, progress)
     started = utcnow()
-    report = _read(session, client, clicksend_list_id, list_id, default_region, progress, None)
-    gone = session.execute(
-        delete(Contact).where(Contact.list_id == list_id, Contact.updated_at < started)
-    )
-    report.removed = int(getattr(gone, "rowcount", 0) or 0)
+    if lst.synced_at is None or full:
+        report = copy.read_whole()
+    else:
+        report = copy.read(int(lst.synced_at.timestamp()) - overlap_seconds)
+        gap = copy.gap(remote.contacts_count)
+        if lst.sync_gap is not None and gap is not None and gap < lst.sync_gap:
+            report = copy.read_whole()
+    lst = session.get(ContactList, copy.list_id) or lst
+    lst.synced_at = started
+    lst.sync_gap = copy.gap(remote.contacts_count)
     session.commit()
     return report
 
 
-def _gap(session: Session, list_id: int, remote_count: int | None) -> int | None:
-    """ClickSend's count of the list minus the local copy's (None: no count given)."""
-    if remote_count is None:
-        return None
-    local = session.scalar(select(func.count()).where(Contact.list_id == list_id)) or 0
-    return remote_count - local
+@dataclass(frozen=True)
+class _Copy:
+    """Reads of one ClickSend list into its local copy (local list ``list_id``)."""
+
+    session: Session
+    client: ClickSendClient
+    clicksend_list_id: int
+    list_id: int
+    default_region: str
+    progress: Callable[[int], None] | None
+
+    def read(self, updated_after: int | None) -> ImportReport:
+        """Upsert the contacts updated after ``updated_after`` (None: every contact)."""
+
+        def rows() -> Iterator[tuple[int, Mapping[str, str]]]:
+            contacts = self.client.contacts(self.clicksend_list_id, updated_after=updated_after)
+            for number, contact in enumerate(contacts, start=1):
+                yield number, dict(contact.fields)
+
+        return upsert_contacts(
+            self.session,
+            self.list_id,
+            rows(),
+            default_region=self.default_region,
+            import_id=f"sync-{uuid.uuid4().hex[:12]}",
+            progress=self.progress,
+        )
+
+    def read_whole(self) -> ImportReport:
+        """Read every contact, then drop the local ones the read did not write: deleted
+        at ClickSend (or their number is no longer good). Not reached if the read fails."""
+        started = utcnow()
+        report = self.read(None)
+        gone = self.session.execute(
+            delete(Contact).where(Contact.list_id == self.list_id, Contact.updated_at < started)
+        )
+        report.removed = int(getattr(gone, "rowcount", 0) or 0)
+        self.session.commit()
+        return report
+
+    def gap(self, remote_count: int | None) -> int | None:
+        """ClickSend's count of the list minus the local copy's (None: no count given)."""
+        if remote_count is None:
+            return None
+        query = select(func.count()).where(Contact.list_id == self.list_id)
+        return remote_count - (self.session.scalar(query) or 0)

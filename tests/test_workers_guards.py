@@ -36,6 +36,19 @@ class Clock:
         return self.now
 
 
+def _chain(
+    settings: Settings, provider: FakeProvider, limiter: RecordingLimiter, clock: Clock
+) -> Dispatcher:
+    """One dispatch chain's dispatcher, when a test runs two against the same provider."""
+    return Dispatcher(
+        settings=settings,
+        client=provider,  # type: ignore[arg-type]
+        limiter=limiter,  # type: ignore[arg-type]
+        sleep=lambda s: None,
+        clock=clock,
+    )
+
+
 def _dispatcher(url: str, clock: Clock | None = None, **settings_kw: Any) -> Any:
     provider = FakeProvider()
     limiter = RecordingLimiter()
@@ -149,13 +162,7 @@ def test_until_a_price_is_learnt_one_batch_at_a_time_leaves(db_url: str) -> None
     )
 
     def dispatcher(limiter: RecordingLimiter) -> Dispatcher:
-        return Dispatcher(
-            settings=settings,
-            client=provider,  # type: ignore[arg-type]
-            limiter=limiter,  # type: ignore[arg-type]
-            sleep=lambda s: None,
-            clock=clock,
-        )
+        return _chain(settings, provider, limiter, clock)
 
     other = dispatcher(RecordingLimiter())
     waited: list[str] = []
@@ -388,13 +395,7 @@ def _two_runs_at_once(
     )
 
     def dispatcher(limiter: RecordingLimiter) -> Dispatcher:
-        return Dispatcher(
-            settings=settings,
-            client=provider,  # type: ignore[arg-type]
-            limiter=limiter,  # type: ignore[arg-type]
-            sleep=lambda s: None,
-            clock=clock,
-        )
+        return _chain(settings, provider, limiter, clock)
 
     other = dispatcher(RecordingLimiter())
     this = dispatcher(_InterleavingLimiter(lambda: other.dispatch_once(second)))
