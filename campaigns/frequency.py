@@ -17,7 +17,7 @@ still fail.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,12 +80,14 @@ def _recent(session: Session, phones: Sequence[str], since: datetime) -> dict[st
     return sent
 
 
-def _unsettled(session: Session, phones: Sequence[str], since: datetime, token: str) -> set[str]:
-    """The numbers with a message of another claim not settled yet (claimed or unknown).
-    Only runs not finished before ``since`` can hold one in the window; by (run_id,
-    status) each is an index probe, not a scan by phone."""
+def _unsettled(
+    session: Session, phones: Sequence[str], since: datetime, token: str
+) -> Counter[str]:
+    """How many messages of other claims each number has that are not settled yet
+    (claimed or unknown). Only runs not finished before ``since`` can hold one in the
+    window; by (run_id, status) each is an index probe, not a scan by phone."""
     runs = select(Run.id).where(or_(Run.finished_at.is_(None), Run.finished_at > since))
-    found: set[str] = set()
+    found: Counter[str] = Counter()
     for start in range(0, len(phones), 500):
         found.update(
             session.scalars(
@@ -136,7 +138,7 @@ def hold_back(
             # Deferred: free again once the cap-th newest message is older than the window.
             until = None if policy == "skip" else times[cap.messages - 1] + cap.window
             held.append(claims.Hold(row.id, until=until, reason=reason))
-        elif row.phone in unsettled and len(times) + 1 >= cap.messages:
+        elif len(times) + unsettled[row.phone] >= cap.messages:
             reason = "frequency cap: another message to this number is not settled yet"
             rechecked.append(claims.Hold(row.id, until=now + RECHECK, reason=reason))
         else:

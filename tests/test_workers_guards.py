@@ -483,6 +483,31 @@ def test_frequency_cap_counts_unsettled_messages_by_when_they_may_have_left(
     assert provider.count_to(phones[0]) == (0 if held else 1)
 
 
+def test_frequency_cap_counts_each_unsettled_message(db_url: str) -> None:
+    """Under a cap of 3, one message sent and two of other runs still on the wire make
+    three: a fourth waits, though neither of the two is sent yet."""
+    clock = Clock()
+    phone = us_numbers(1)[0]
+    _earlier_messages(db_url, [(phone, clock.now - timedelta(hours=1))] * 3)
+    with session_scope(db_url) as session:
+        claimed = session.scalars(
+            select(Message.id).where(Message.phone == phone).order_by(Message.id).offset(1)
+        ).all()
+        for i, message_id in enumerate(claimed):
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status="claimed", sent_at=None, claim_token=f"worker-{i}")
+            )
+    seed_list(db_url, "customers", [phone])
+    _, run_id = seed_campaign(db_url, ["customers"])
+    with session_scope(db_url) as session:
+        expand_run(session, run_id)
+    dispatcher, provider, _ = _dispatcher(db_url, clock, frequency_cap="3/24h")
+    dispatcher.dispatch_once(run_id)
+    assert provider.count_to(phone) == 0
+
+
 def test_frequency_cap_skip_policy(sqlite_url: str) -> None:
     clock = Clock()
     phones = us_numbers(2)
