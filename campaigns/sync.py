@@ -57,17 +57,18 @@ def sync_list(
     remote = client.get_list(clicksend_list_id)
     lst = local_list_for(session, clicksend_list_id, name or remote.name)
     copy = _Copy(session, client, clicksend_list_id, lst.id, default_region, progress)
-    started = utcnow()
-    if lst.synced_at is None or full:
-        report = copy.read_whole()
+    started, synced_at, last_gap = utcnow(), lst.synced_at, lst.sync_gap
+    if synced_at is None or full:
+        report, whole = copy.read_whole(), True
     else:
-        report = copy.read(int(lst.synced_at.timestamp()) - overlap_seconds)
+        report, whole = copy.read(int(synced_at.timestamp()) - overlap_seconds), False
+    gap = copy.gap(remote.contacts_count)
+    if not whole and last_gap is not None and gap is not None and gap < last_gap:
+        report = copy.read_whole()
         gap = copy.gap(remote.contacts_count)
-        if lst.sync_gap is not None and gap is not None and gap < lst.sync_gap:
-            report = copy.read_whole()
     lst = session.get(ContactList, copy.list_id) or lst
     lst.synced_at = started
-    lst.sync_gap = copy.gap(remote.contacts_count)
+    lst.sync_gap = gap
     session.commit()
     return report
 

@@ -79,8 +79,9 @@ def outage_window(policy: RetryPolicy) -> float:
 def outage_retry(policy: RetryPolicy, now: datetime, unreachable_for: float) -> datetime:
     """When to try again, ``unreachable_for`` seconds into an outage: the retry schedule's
     next wait after the waits that already fit in that time."""
+    base, ceiling = policy.base_seconds, policy.max_seconds
     attempt, waited = 1, 0.0
-    while waited + _nominal(attempt, policy.base_seconds, policy.max_seconds) <= unreachable_for:
-        waited += _nominal(attempt, policy.base_seconds, policy.max_seconds)
+    while waited + (wait := _nominal(attempt, base, ceiling)) <= unreachable_for:
+        waited += wait
         attempt += 1
-    return next_try(now, attempt, policy.base_seconds, policy.max_seconds)
+    return next_try(now, attempt, base, ceiling)
